@@ -1,0 +1,27 @@
+// The attention kernel API that a ring step calls on one (query block, key/value block) pair.
+#pragma once
+#include <cstdint>
+
+namespace rt {
+
+// One block pair. Queries are rows [q_offset, q_offset + Tq) of the global sequence, keys/values rows
+// [k_offset, k_offset + Tk). Query head h reads key/value head h / (Hq / Hk) (GQA without copies).
+struct AttentionProblem {
+  int64_t Tq = 0, Tk = 0;   // block lengths
+  int64_t Hq = 0, Hk = 0;   // query heads, key/value heads (Hq % Hk == 0)
+  int64_t D = 0;            // head dim
+  bool causal = true;       // key j visible to query i iff k_offset + j <= q_offset + i
+  int64_t q_offset = 0, k_offset = 0;
+  float scale = 0;          // softmax scale, usually 1/sqrt(D)
+};
+
+// Reference kernels (fp32, materialise one block of scores at a time). Layouts:
+//   q, o, dq: (Tq, Hq, D) row-major; k, v, dk, dv: (Tk, Hk, D); lse: (Hq, Tq).
+// Rows that see no key get o = 0 and lse = -inf.
+void attention_reference_forward(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o,
+                                 float* lse);
+// Recomputes P = exp(S - lse) from the given lse; accumulates into dq, dk, dv (+=).
+void attention_reference_backward(const AttentionProblem& p, const float* q, const float* k, const float* v,
+                                  const float* o, const float* dout, const float* lse, float* dq, float* dk, float* dv);
+
+}  // namespace rt

@@ -1,0 +1,22 @@
+// SequenceAttention: exact causal attention over one sequence's local tokens (local here, a ring later).
+#pragma once
+#include <memory>
+
+#include "core/backend.h"
+
+namespace rt {
+
+class SequenceAttention {
+ public:
+  virtual ~SequenceAttention() = default;
+  // q (T,Hq,D), k, v (T,Hk,D) -> o (T,Hq,D), lse (Hq,T). Causal in global token order.
+  virtual void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) = 0;
+  // Gradients of the inputs, overwritten: dq (T,Hq,D), dk, dv (T,Hk,D).
+  virtual void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                        const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+};
+
+// The whole sequence is on this process: one kernel call with the causal mask at offset 0.
+std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend);
+
+}  // namespace rt

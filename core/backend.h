@@ -1,0 +1,85 @@
+// The Backend op table: every op the model needs, over tensors, implemented once per device.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace rt {
+
+// One AdamW update with decoupled weight decay (Loshchilov & Hutter). grad_scale folds in clipping
+// and loss scaling: the gradient used is grad * grad_scale.
+struct AdamWStep {
+  float lr = 0, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0, grad_scale = 1;
+  int64_t step = 1;  // 1-based, for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+
+  // ---- memory ----
+  // Zero-filled tensor on this backend's device.
+  virtual Tensor alloc(std::vector<int64_t> shape, DType dtype = DType::f32) = 0;
+  virtual void fill(Tensor& t, float value) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;          // same numel, same device
+  virtual void upload(const void* host, Tensor& dst) = 0;         // host bytes -> dst
+  virtual void download(const Tensor& src, void* host) = 0;       // src -> host bytes
+
+  // ---- GEMM ----
+  // c (M,N) = alpha * op(a) @ op(b) + beta * c; a is (M,K) or (K,M) when trans_a; b is (K,N) or (N,K)
+  // when trans_b. Each tensor is the matrix (dim 0, product of the other dims): (N,H,D) is (N, H*D).
+  virtual void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, float alpha,
+                    float beta) = 0;
+
+  // ---- elementwise ----
+  virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;  // out = a + b; out may alias a or b
+  virtual void axpy(float alpha, const Tensor& x, Tensor& y) = 0;       // y += alpha * x
+  virtual void scale(Tensor& x, float s) = 0;                           // x *= s
+
+  // ---- RMSNorm over the last dim ----
+  // x (N,C), w (C) -> y (N,C), rstd (N)
+  virtual void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) = 0;
+  // dx (N,C) = ..., dw (C) += ...; dx may alias dy
+  virtual void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd, Tensor& dx,
+                                Tensor& dw) = 0;
+
+  // ---- rotary embedding, rotate-half convention, in place ----
+  // x (N,H,D), pos (N) i32 global positions
+  virtual void rope_forward(Tensor& x, const Tensor& pos, float theta) = 0;
+  virtual void rope_backward(Tensor& dx, const Tensor& pos, float theta) = 0;
+
+  // ---- SwiGLU: out = silu(gate) * up ----
+  virtual void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
+  // dgate, dup may alias gate, up (they are read before being written)
+  virtual void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
+                               Tensor& dup) = 0;
+
+  // ---- embedding ----
+  // tokens (N) i32, table (V,C) -> out (N,C)
+  virtual void embedding_forward(const Tensor& tokens, const Tensor& table, Tensor& out) = 0;
+  virtual void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) = 0;  // dtable +=
+
+  // ---- cross-entropy over the last dim ----
+  // logits (N,V), labels (N) i32 (negative = ignored) -> losses (N) (0 where ignored), lse (N)
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) = 0;
+  // dlogits = scale * (softmax(logits) - onehot(label)), zero rows where ignored; may alias logits
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
+                                      Tensor& dlogits) = 0;
+
+  // ---- reductions (accumulated in double) ----
+  virtual double sum(const Tensor& x) = 0;
+  virtual double sum_squares(const Tensor& x) = 0;
+
+  // ---- optimizer ----
+  virtual void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
+};
+
+// The backend CMake built for `device`; the CPU one always exists.
+Backend& backend_for(Device device);
+Backend& cpu_backend();
+
+}  // namespace rt

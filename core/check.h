@@ -1,0 +1,40 @@
+// One check macro family and one fatal handler: internal failures abort every rank; user mistakes exit 2.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace rt {
+
+// A mistake in what the user gave us (config, data file, checkpoint, rank count): one clear sentence
+// naming what is wrong and what is valid. Thrown by parsers, caught by the program's main, exit code 2.
+struct UserError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Prints "ringtrain: fatal: <what> (<file>:<line>, rank R on HOST)" once and aborts all ranks.
+[[noreturn]] void fatal(const std::string& what, const char* file, int line);
+
+// Prints "ringtrain: error: <message>" (rank 0, or the failing rank) and ends the whole job with exit 2.
+[[noreturn]] void exit_user_error(const std::string& message);
+
+std::string format_mpi_error(int code);
+
+}  // namespace rt
+
+// Internal invariant: a failure here is a bug in ringtrain, not in the user's input.
+#define RT_CHECK(cond, msg)                                                          \
+  do {                                                                               \
+    if (!(cond)) ::rt::fatal(std::string("check failed: " #cond ": ") + (msg), __FILE__, __LINE__); \
+  } while (0)
+
+#define RT_CHECK_MPI(expr)                                                                    \
+  do {                                                                                        \
+    int rt_mpi_rc_ = (expr);                                                                  \
+    if (rt_mpi_rc_ != 0) ::rt::fatal(std::string(#expr " failed: ") + ::rt::format_mpi_error(rt_mpi_rc_), __FILE__, __LINE__); \
+  } while (0)
+
+// A user mistake: throw rt::UserError with the message.
+#define RT_USER_CHECK(cond, msg)                  \
+  do {                                            \
+    if (!(cond)) throw ::rt::UserError(msg);      \
+  } while (0)

@@ -1,0 +1,170 @@
+// The CPU Backend: checks shapes, then calls the kernels in core/cpu/.
+#include <cstdlib>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/cpu/kernels.h"
+
+namespace rt {
+namespace {
+
+void same_numel(const Tensor& a, const Tensor& b, const char* what) {
+  RT_CHECK(a.numel() == b.numel(), std::string(what) + ": " + a.shape_string() + " vs " + b.shape_string());
+}
+
+// Folds leading dims: a tensor is seen as (rows, last dim).
+int64_t cols(const Tensor& t) { return t.rank() == 0 ? 1 : t.dim(-1); }
+int64_t rows(const Tensor& t) { return t.numel() / (cols(t) ? cols(t) : 1); }
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::cpu; }
+  std::string name() const override { return "cpu"; }
+
+  Tensor alloc(std::vector<int64_t> shape, DType dtype) override {
+    auto s = std::make_shared<Storage>();
+    size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+    size_t padded = (bytes + 63) / 64 * 64;
+    s->data = std::aligned_alloc(64, padded ? padded : 64);
+    RT_CHECK(s->data != nullptr, "out of host memory allocating " + std::to_string(bytes) + " bytes");
+    std::memset(s->data, 0, padded);
+    s->bytes = bytes;
+    s->device = Device::cpu;
+    s->release = std::free;
+    return Tensor(std::move(s), std::move(shape), dtype);
+  }
+
+  void fill(Tensor& t, float value) override {
+    if (t.dtype() == DType::i32) {
+      int32_t* p = t.i32();
+      for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<int32_t>(value);
+      return;
+    }
+    float* p = t.f32();
+    const int64_t n = t.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) p[i] = value;
+  }
+
+  void copy(const Tensor& src, Tensor& dst) override {
+    same_numel(src, dst, "copy");
+    RT_CHECK(src.dtype() == dst.dtype(), "copy between dtypes");
+    std::memmove(dst.raw(), src.raw(), src.bytes());
+  }
+  void upload(const void* host, Tensor& dst) override { std::memcpy(dst.raw(), host, dst.bytes()); }
+  void download(const Tensor& src, void* host) override { std::memcpy(host, src.raw(), src.bytes()); }
+
+  void gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
+    // Matrices are (dim 0, everything else): a (N,H,D) is the (N, H*D) matrix.
+    const int64_t ar = a.dim(0), ac = a.numel() / ar, br = b.dim(0), bc = b.numel() / br;
+    const int64_t M = ta ? ac : ar, K = ta ? ar : ac;
+    const int64_t N = tb ? br : bc, Kb = tb ? bc : br;
+    RT_CHECK(K == Kb && c.dim(0) == M && c.numel() == M * N,
+             "gemm shapes " + a.shape_string() + (ta ? "^T" : "") + " @ " + b.shape_string() + (tb ? "^T" : "") +
+                 " -> " + c.shape_string());
+    cpu::gemm(ta, tb, M, N, K, alpha, a.f32(), ac, b.f32(), bc, beta, c.f32(), N);
+  }
+
+  void add(const Tensor& a, const Tensor& b, Tensor& out) override {
+    same_numel(a, b, "add");
+    same_numel(a, out, "add");
+    const float* pa = a.f32();
+    const float* pb = b.f32();
+    float* po = out.f32();
+    const int64_t n = a.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+  }
+  void axpy(float alpha, const Tensor& x, Tensor& y) override {
+    same_numel(x, y, "axpy");
+    const float* px = x.f32();
+    float* py = y.f32();
+    const int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) py[i] += alpha * px[i];
+  }
+  void scale(Tensor& x, float s) override {
+    float* p = x.f32();
+    const int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) p[i] *= s;
+  }
+
+  void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) override {
+    const int64_t C = cols(x), N = rows(x);
+    RT_CHECK(w.numel() == C && rstd.numel() == N, "rmsnorm shapes " + x.shape_string() + " " + w.shape_string());
+    same_numel(x, y, "rmsnorm");
+    cpu::rmsnorm_forward(x.f32(), w.f32(), eps, N, C, y.f32(), rstd.f32());
+  }
+  void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd, Tensor& dx,
+                        Tensor& dw) override {
+    const int64_t C = cols(x), N = rows(x);
+    RT_CHECK(w.numel() == C && dw.numel() == C && rstd.numel() == N, "rmsnorm backward shapes");
+    same_numel(x, dy, "rmsnorm backward");
+    same_numel(x, dx, "rmsnorm backward");
+    cpu::rmsnorm_backward(dy.f32(), x.f32(), w.f32(), rstd.f32(), N, C, dx.f32(), dw.f32());
+  }
+
+  void rope_forward(Tensor& x, const Tensor& pos, float theta) override { rope(x, pos, theta, 1.f); }
+  void rope_backward(Tensor& dx, const Tensor& pos, float theta) override { rope(dx, pos, theta, -1.f); }
+
+  void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override {
+    same_numel(gate, up, "swiglu");
+    same_numel(gate, out, "swiglu");
+    cpu::swiglu_forward(gate.f32(), up.f32(), gate.numel(), out.f32());
+  }
+  void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup) override {
+    same_numel(gate, up, "swiglu backward");
+    same_numel(gate, dout, "swiglu backward");
+    same_numel(gate, dgate, "swiglu backward");
+    same_numel(gate, dup, "swiglu backward");
+    cpu::swiglu_backward(dout.f32(), gate.f32(), up.f32(), gate.numel(), dgate.f32(), dup.f32());
+  }
+
+  void embedding_forward(const Tensor& tokens, const Tensor& table, Tensor& out) override {
+    RT_CHECK(out.numel() == tokens.numel() * cols(table), "embedding shapes");
+    cpu::embedding_forward(tokens.i32(), table.f32(), tokens.numel(), cols(table), out.f32());
+  }
+  void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) override {
+    RT_CHECK(dout.numel() == tokens.numel() * cols(dtable), "embedding backward shapes");
+    cpu::embedding_backward(tokens.i32(), dout.f32(), tokens.numel(), rows(dtable), cols(dtable), dtable.f32());
+  }
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) override {
+    const int64_t N = rows(logits), V = cols(logits);
+    RT_CHECK(labels.numel() == N && losses.numel() == N && lse.numel() == N, "cross-entropy shapes");
+    cpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32());
+  }
+  void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
+                              Tensor& dlogits) override {
+    const int64_t N = rows(logits), V = cols(logits);
+    RT_CHECK(labels.numel() == N && lse.numel() == N, "cross-entropy backward shapes");
+    same_numel(logits, dlogits, "cross-entropy backward");
+    cpu::cross_entropy_backward(logits.f32(), labels.i32(), lse.f32(), N, V, scale, dlogits.f32());
+  }
+
+  double sum(const Tensor& x) override { return cpu::sum(x.f32(), x.numel()); }
+  double sum_squares(const Tensor& x) override { return cpu::sum_squares(x.f32(), x.numel()); }
+
+  void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) override {
+    same_numel(param, grad, "adamw");
+    same_numel(param, m, "adamw");
+    same_numel(param, v, "adamw");
+    cpu::adamw_update(param.f32(), grad.f32(), m.f32(), v.f32(), param.numel(), s);
+  }
+
+ private:
+  static void rope(Tensor& x, const Tensor& pos, float theta, float sign) {
+    RT_CHECK(x.rank() == 3 && pos.numel() == x.dim(0) && x.dim(2) % 2 == 0, "rope shapes " + x.shape_string());
+    cpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), theta, sign);
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+}  // namespace rt

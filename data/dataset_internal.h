@@ -1,0 +1,43 @@
+// Internal to data/: the per-task constructors dataset_make dispatches to, and the shared window dataset.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace rt::data_detail {
+
+// Each validates its arguments and throws rt::UserError with one clear sentence.
+std::unique_ptr<Dataset> text_dataset_make(const std::string& path, int64_t seq_len, int64_t vocab_size,
+                                           uint64_t seed);
+std::unique_ptr<Dataset> shard_dataset_make(const std::string& path, int64_t seq_len, int64_t vocab_size,
+                                            uint64_t seed);
+std::unique_ptr<Dataset> copy_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed);
+std::unique_ptr<Dataset> recall_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed);
+
+// A token stream cut into windows for next-token training (tasks text and shards).
+// Window w covers stream[w*S, w*S + S + 1): tokens = its first S, labels = its last S. The input spans of the
+// W = (N - 1) / S windows are disjoint and tile the stream (a tail of < S tokens is never an input); each
+// window also reads the first token of the next as its last label, as llm.c does, so every transition
+// inside the tiled part is trained exactly once per epoch. Global index i is window
+// permute_index(i mod W, W, key(seed, epoch = i / W)): a fresh pseudo-random order every epoch.
+class WindowDataset final : public Dataset {
+ public:
+  // stream: (N) tokens, N >= seq_len + 1 (checked by the caller with a user-facing message).
+  WindowDataset(std::vector<uint16_t> stream, int64_t seq_len, uint64_t seed, std::string description);
+  Sequence get(int64_t index) const override;
+  std::string describe() const override { return description_; }
+  bool has_long_range() const override { return false; }
+  int64_t windows_per_epoch() const { return windows_; }
+
+ private:
+  std::vector<uint16_t> stream_;  // (N)
+  int64_t seq_len_;
+  int64_t windows_;
+  uint64_t seed_;
+  std::string description_;
+};
+
+}  // namespace rt::data_detail

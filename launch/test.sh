@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up, build, and run the whole test suite with ctest (what CI runs). Extra arguments go to ctest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/launch/setup.sh"
+cd "$root/build"
+exec ctest --output-on-failure --timeout 600 "$@"

@@ -1,0 +1,360 @@
+// Tests of the attention kernels and the local SequenceAttention against a double-precision naive attention.
+//
+// Method (DESIGN.md "Conventions"): naive attention is written once, templated on the element type T.
+// T = double is the reference (forward and its analytic backward, itself checked against long-double finite
+// differences); T = float is the "naive fp32" attention whose error against the reference sets the tolerance:
+// max|kernel - ref| / max|ref| <= 2 * naive_error + kFloor. Each check prints one "[  error   ]" line with
+// the kernel error, the naive error and their ratio. Every test draws a fresh seed (printed in the failure
+// trace); RT_TEST_SEED=<seed> replays it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/attention_kernels.h"
+#include "attention/sequence_attention.h"
+#include "core/backend.h"
+
+namespace rt {
+namespace {
+
+template <class T>
+using Vec = std::vector<T>;
+using VecF = Vec<float>;
+using VecD = Vec<double>;
+using VecL = Vec<long double>;
+
+constexpr double kFloor = 4 * FLT_EPSILON;  // a few float ulps, so no check has a zero tolerance
+
+template <class T, class U>
+Vec<T> as(const Vec<U>& v) {
+  return Vec<T>(v.begin(), v.end());
+}
+
+uint64_t test_seed() {
+  if (const char* s = std::getenv("RT_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+// max|got - ref| / max|ref| over finite ref entries (absolute when ref is all zero); non-finite ref entries
+// (lse = -inf of rows that see no key) must be matched exactly; a non-finite got elsewhere is infinite error.
+template <class G>
+double rel_err(const Vec<G>& got, const VecD& ref) {
+  EXPECT_EQ(got.size(), ref.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(got.size(), ref.size()); ++i) {
+    const double g = static_cast<double>(got[i]), r = ref[i];
+    if (!std::isfinite(r) || !std::isfinite(g)) {
+      if (g != r) return std::numeric_limits<double>::infinity();
+      continue;
+    }
+    num = std::max(num, std::abs(g - r));
+    den = std::max(den, std::abs(r));
+  }
+  return den > 0 ? num / den : num;
+}
+
+// The one comparator: kernel error <= 2 * naive fp32 error + kFloor, both against ref; prints the ratio.
+void expect_close(const std::string& what, const VecF& kernel, const VecF& naive, const VecD& ref) {
+  const double ek = rel_err(kernel, ref), en = rel_err(naive, ref);
+  const std::string ratio = en > 0 ? std::to_string(ek / en).substr(0, 4) : "-";
+  std::printf("[  error   ] %-52s kernel %.2e  naive %.2e  ratio %s\n", what.c_str(), ek, en, ratio.c_str());
+  EXPECT_LE(ek, 2 * en + kFloor) << what << ": kernel error " << ek << " vs naive fp32 error " << en;
+}
+
+// ---------------------------------------------------------------- naive attention in T
+// q (Tq,Hq,D), k, v (Tk,Hk,D) -> o (Tq,Hq,D), lse (Hq,Tq); rows that see no key: o = 0, lse = -inf.
+bool visible(const AttentionProblem& p, int64_t i, int64_t j) {
+  return !p.causal || p.k_offset + j <= p.q_offset + i;
+}
+
+template <class T>
+T score(const AttentionProblem& p, const Vec<T>& q, const Vec<T>& k, int64_t h, int64_t i, int64_t j) {
+  const int64_t kv = h / (p.Hq / p.Hk);
+  T s = 0;
+  for (int64_t d = 0; d < p.D; ++d) s += q[(i * p.Hq + h) * p.D + d] * k[(j * p.Hk + kv) * p.D + d];
+  return static_cast<T>(p.scale) * s;
+}
+
+template <class T>
+void naive_forward(const AttentionProblem& p, const Vec<T>& q, const Vec<T>& k, const Vec<T>& v, Vec<T>& o,
+                   Vec<T>& lse) {
+  const int64_t group = p.Hq / p.Hk;
+  o.assign(static_cast<size_t>(p.Tq * p.Hq * p.D), 0);
+  lse.assign(static_cast<size_t>(p.Hq * p.Tq), -std::numeric_limits<T>::infinity());
+  Vec<T> s(static_cast<size_t>(p.Tk));
+  for (int64_t h = 0; h < p.Hq; ++h)
+    for (int64_t i = 0; i < p.Tq; ++i) {
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < p.Tk; ++j)
+        if (visible(p, i, j)) m = std::max(m, s[j] = score(p, q, k, h, i, j));
+      if (m == -std::numeric_limits<T>::infinity()) continue;
+      T sum = 0;
+      for (int64_t j = 0; j < p.Tk; ++j)
+        if (visible(p, i, j)) sum += s[j] = std::exp(s[j] - m);
+      T* oi = o.data() + (i * p.Hq + h) * p.D;
+      for (int64_t j = 0; j < p.Tk; ++j)
+        if (visible(p, i, j))
+          for (int64_t d = 0; d < p.D; ++d) oi[d] += s[j] / sum * v[(j * p.Hk + h / group) * p.D + d];
+      lse[h * p.Tq + i] = m + std::log(sum);
+    }
+}
+
+// Accumulates: P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO O)), dQ += scale dS K,
+// dK += scale dS^T Q.
+template <class T>
+void naive_backward(const AttentionProblem& p, const Vec<T>& q, const Vec<T>& k, const Vec<T>& v, const Vec<T>& o,
+                    const Vec<T>& dout, const Vec<T>& lse, Vec<T>& dq, Vec<T>& dk, Vec<T>& dv) {
+  const int64_t group = p.Hq / p.Hk, D = p.D;
+  const T scale = static_cast<T>(p.scale);
+  for (int64_t h = 0; h < p.Hq; ++h)
+    for (int64_t i = 0; i < p.Tq; ++i) {
+      const T l = lse[h * p.Tq + i];
+      if (l == -std::numeric_limits<T>::infinity()) continue;
+      const T* oi = o.data() + (i * p.Hq + h) * D;
+      const T* doi = dout.data() + (i * p.Hq + h) * D;
+      const T* qi = q.data() + (i * p.Hq + h) * D;
+      T* dqi = dq.data() + (i * p.Hq + h) * D;
+      T delta = 0;
+      for (int64_t d = 0; d < D; ++d) delta += doi[d] * oi[d];
+      for (int64_t j = 0; j < p.Tk; ++j) {
+        if (!visible(p, i, j)) continue;
+        const int64_t kj = (j * p.Hk + h / group) * D;
+        const T pij = std::exp(score(p, q, k, h, i, j) - l);
+        T dp = 0;
+        for (int64_t d = 0; d < D; ++d) dp += doi[d] * v[kj + d];
+        const T ds = pij * (dp - delta);
+        for (int64_t d = 0; d < D; ++d) {
+          dv[kj + d] += pij * doi[d];
+          dqi[d] += scale * ds * k[kj + d];
+          dk[kj + d] += scale * ds * qi[d];
+        }
+      }
+    }
+}
+
+class AttentionTest : public ::testing::Test {
+ protected:
+  const uint64_t seed_ = test_seed();
+  const ::testing::ScopedTrace trace_{__FILE__, __LINE__,
+                                      "seed " + std::to_string(seed_) + " (replay: RT_TEST_SEED=" +
+                                          std::to_string(seed_) + ")"};
+  std::mt19937_64 gen_{seed_};
+
+  VecF uniform(int64_t n, double lo, double hi) {
+    std::uniform_real_distribution<double> d(lo, hi);
+    VecF v(static_cast<size_t>(n));
+    for (float& x : v) x = static_cast<float>(d(gen_));
+    return v;
+  }
+};
+
+struct Case {
+  const char* name;
+  int64_t Tq, Tk, Hq, Hk, D;
+  bool causal;
+  int64_t q_offset, k_offset;
+  bool accumulate = false;  // pre-fill dq/dk/dv with random values (the kernel adds to them)
+  double range = 1;         // inputs uniform in [-range, range]
+  float scale = 0;          // 0: 1/sqrt(D)
+};
+
+AttentionProblem problem_of(const Case& c) {
+  AttentionProblem p;
+  p.Tq = c.Tq;
+  p.Tk = c.Tk;
+  p.Hq = c.Hq;
+  p.Hk = c.Hk;
+  p.D = c.D;
+  p.causal = c.causal;
+  p.q_offset = c.q_offset;
+  p.k_offset = c.k_offset;
+  p.scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.D));
+  return p;
+}
+
+// Kernel forward (outputs pre-filled with NaN: every entry must be written) and backward, against the naive
+// double reference, with tolerances from the naive float attention.
+TEST_F(AttentionTest, ReferenceKernelsMatchNaiveDouble) {
+  const Case cases[] = {
+      {"noncausal T=37 H=2/2 D=32", 37, 37, 2, 2, 32, false, 0, 0},
+      {"causal T=130 GQA 4/2 D=64", 130, 130, 4, 2, 64, true, 0, 0},
+      {"causal T=257 GQA 3/1 D=24", 257, 257, 3, 1, 24, true, 0, 0, true},
+      {"causal T=129 H=1/1 D=128", 129, 129, 1, 1, 128, true, 0, 0},
+      {"causal Tq=37 Tk=53 q@60 k@20 GQA 4/2 D=128", 37, 53, 4, 2, 128, true, 60, 20, true},
+      {"causal Tq=40 Tk=50 q@10 k@30 (20 rows see none) D=32", 40, 50, 2, 1, 32, true, 10, 30, true},
+      {"causal Tq=150 Tk=40 q@0 k@140 (140 rows none) D=24", 150, 40, 3, 3, 24, true, 0, 140},
+      {"fully masked Tq=16 Tk=24 q@0 k@100 D=32", 16, 24, 4, 2, 32, true, 0, 100, true},
+      {"noncausal Tq=29 Tk=131 q@500 k@0 D=64", 29, 131, 1, 1, 64, false, 500, 0},
+      {"causal Tq=33 Tk=150 q@200 k@0 (all visible) GQA 3/1 D=24", 33, 150, 3, 1, 24, true, 200, 0},
+      {"causal Tq=130 Tk=2 GQA 4/1 D=32", 130, 2, 4, 1, 32, true, 0, 0},
+      {"causal T=257 GQA 4/2 D=128", 257, 257, 4, 2, 128, true, 0, 0, true},
+      {"sharp: causal T=130 D=64 inputs +-3 scale=1", 130, 130, 2, 2, 64, true, 0, 0, false, 3.0, 1.0f},
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const AttentionProblem p = problem_of(c);
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    const VecF q = uniform(nq, -c.range, c.range), k = uniform(nk, -c.range, c.range);
+    const VecF v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    const VecD qd = as<double>(q), kd = as<double>(k), vd = as<double>(v), doutd = as<double>(dout);
+    const std::string name = c.name;
+
+    VecF o(nq, nan), lse(c.Hq * c.Tq, nan), of, lsef;
+    VecD od, lsed;
+    attention_reference_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+    naive_forward(p, q, k, v, of, lsef);
+    naive_forward(p, qd, kd, vd, od, lsed);
+    expect_close(name + " o", o, of, od);
+    expect_close(name + " lse", lse, lsef, lsed);
+
+    // Gradients: reference = pre-fill + exact gradient; pre-fill scaled like the gradient it is added to.
+    VecD gq(nq), gk(nk), gv(nk);
+    naive_backward(p, qd, kd, vd, od, doutd, lsed, gq, gk, gv);
+    auto prefill = [&](const VecD& g) {
+      double mx = 0;
+      for (double x : g) mx = std::max(mx, std::abs(x));
+      return c.accumulate ? uniform(static_cast<int64_t>(g.size()), -mx - 1e-3, mx + 1e-3) : VecF(g.size());
+    };
+    const VecF dq0 = prefill(gq), dk0 = prefill(gk), dv0 = prefill(gv);
+    VecF dq = dq0, dk = dk0, dv = dv0, dqf = dq0, dkf = dk0, dvf = dv0;
+    VecD dqd = as<double>(dq0), dkd = as<double>(dk0), dvd = as<double>(dv0);
+    for (size_t i = 0; i < dqd.size(); ++i) dqd[i] += gq[i];
+    for (size_t i = 0; i < dkd.size(); ++i) dkd[i] += gk[i], dvd[i] += gv[i];
+    attention_reference_backward(p, q.data(), k.data(), v.data(), o.data(), dout.data(), lse.data(), dq.data(),
+                                 dk.data(), dv.data());
+    naive_backward(p, q, k, v, of, dout, lsef, dqf, dkf, dvf);
+    const std::string acc = c.accumulate ? " +=" : "";
+    expect_close(name + " dq" + acc, dq, dqf, dqd);
+    expect_close(name + " dk" + acc, dk, dkf, dkd);
+    expect_close(name + " dv" + acc, dv, dvf, dvd);
+  }
+}
+
+// The reference's analytic backward against long-double finite differences of its forward (loss = sum(o r)),
+// on small problems with GQA, offsets and rows that see no key; the kernel is held to the same truth.
+TEST_F(AttentionTest, BackwardMatchesFiniteDifferences) {
+  const Case cases[] = {
+      {"fd causal Tq=5 Tk=7 q@1 k@2 GQA 2/1 D=4", 5, 7, 2, 1, 4, true, 1, 2},
+      {"fd causal Tq=6 Tk=6 GQA 3/1 D=5", 6, 6, 3, 1, 5, true, 0, 0},
+      {"fd noncausal Tq=4 Tk=9 H=2/2 D=6", 4, 9, 2, 2, 6, false, 0, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const AttentionProblem p = problem_of(c);
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    const VecF q = uniform(nq, -1, 1), k = uniform(nk, -1, 1), v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    const VecL ql = as<long double>(q), kl = as<long double>(k), vl = as<long double>(v);
+    const VecL dl = as<long double>(dout);
+    // loss(which <- x) = sum(o * dout) with input `which` (0 q, 1 k, 2 v) replaced by x
+    auto loss = [&](int which, const VecL& x) {
+      VecL o, lse;
+      naive_forward(p, which == 0 ? x : ql, which == 1 ? x : kl, which == 2 ? x : vl, o, lse);
+      long double s = 0;
+      for (size_t i = 0; i < o.size(); ++i) s += o[i] * dl[i];
+      return s;
+    };
+    auto fd = [&](int which, const VecF& x0) {
+      VecL x = as<long double>(x0);
+      VecD g(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const long double xi = x[i], h = 1e-6L * std::max(1.0L, std::abs(xi)), xp = xi + h, xm = xi - h;
+        x[i] = xp;
+        const long double fp = loss(which, x);
+        x[i] = xm;
+        const long double fm = loss(which, x);
+        x[i] = xi;
+        g[i] = static_cast<double>((fp - fm) / (xp - xm));
+      }
+      return g;
+    };
+    const VecD fq = fd(0, q), fk = fd(1, k), fv = fd(2, v);
+
+    VecD od, lsed, dqd(nq), dkd(nk), dvd(nk);
+    naive_forward(p, as<double>(q), as<double>(k), as<double>(v), od, lsed);
+    naive_backward(p, as<double>(q), as<double>(k), as<double>(v), od, as<double>(dout), lsed, dqd, dkd, dvd);
+    EXPECT_LE(rel_err(dqd, fq), 1e-9) << "the test's double dq disagrees with finite differences";
+    EXPECT_LE(rel_err(dkd, fk), 1e-9) << "the test's double dk disagrees with finite differences";
+    EXPECT_LE(rel_err(dvd, fv), 1e-9) << "the test's double dv disagrees with finite differences";
+
+    VecF o(nq), lse(c.Hq * c.Tq), of, lsef, dq(nq), dk(nk), dv(nk), dqf(nq), dkf(nk), dvf(nk);
+    attention_reference_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+    attention_reference_backward(p, q.data(), k.data(), v.data(), o.data(), dout.data(), lse.data(), dq.data(),
+                                 dk.data(), dv.data());
+    naive_forward(p, q, k, v, of, lsef);
+    naive_backward(p, q, k, v, of, dout, lsef, dqf, dkf, dvf);
+    const std::string name = c.name;
+    expect_close(name + " dq", dq, dqf, fq);
+    expect_close(name + " dk", dk, dkf, fk);
+    expect_close(name + " dv", dv, dvf, fv);
+  }
+}
+
+// Local SequenceAttention = the kernel with the causal mask at offsets 0; its backward overwrites.
+TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
+  Backend& be = cpu_backend();
+  auto attn = local_attention_make(be);
+  for (const Case& c : {Case{"local T=131 GQA 4/2 D=32", 131, 131, 4, 2, 32, true, 0, 0},
+                        Case{"local T=64 GQA 3/1 D=24", 64, 64, 3, 1, 24, true, 0, 0}}) {
+    SCOPED_TRACE(c.name);
+    const AttentionProblem p = problem_of(c);
+    const int64_t T = c.Tq, nq = T * c.Hq * c.D, nk = T * c.Hk * c.D;
+    const VecF q = uniform(nq, -1, 1), k = uniform(nk, -1, 1), v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    auto tensor = [&](const VecF& x, std::vector<int64_t> shape) {
+      Tensor t = be.alloc(std::move(shape));
+      be.upload(x.data(), t);
+      return t;
+    };
+    auto read = [&](const Tensor& t) {
+      VecF x(static_cast<size_t>(t.numel()));
+      be.download(t, x.data());
+      return x;
+    };
+    Tensor tq = tensor(q, {T, c.Hq, c.D}), tk = tensor(k, {T, c.Hk, c.D}), tv = tensor(v, {T, c.Hk, c.D});
+    Tensor to = tensor(uniform(nq, -9, 9), {T, c.Hq, c.D}), tlse = tensor(uniform(c.Hq * T, -9, 9), {c.Hq, T});
+    attn->forward(tq, tk, tv, to, tlse);
+
+    VecF o(nq), lse(c.Hq * T), dq(nq), dk(nk), dv(nk);
+    attention_reference_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+    attention_reference_backward(p, q.data(), k.data(), v.data(), o.data(), dout.data(), lse.data(), dq.data(),
+                                 dk.data(), dv.data());
+    EXPECT_EQ(read(to), o);
+    EXPECT_EQ(read(tlse), lse);
+
+    // Garbage in the gradient buffers must be overwritten, not accumulated into.
+    Tensor tdq = tensor(uniform(nq, -9, 9), {T, c.Hq, c.D}), tdk = tensor(uniform(nk, -9, 9), {T, c.Hk, c.D});
+    Tensor tdv = tensor(uniform(nk, -9, 9), {T, c.Hk, c.D});
+    attn->backward(tq, tk, tv, to, tlse, tensor(dout, {T, c.Hq, c.D}), tdq, tdk, tdv);
+    EXPECT_EQ(read(tdq), dq);
+    EXPECT_EQ(read(tdk), dk);
+    EXPECT_EQ(read(tdv), dv);
+
+    // And both against the naive reference, to the usual standard.
+    VecF of, lsef, dqf(nq), dkf(nk), dvf(nk);
+    VecD od, lsed, dqd(nq), dkd(nk), dvd(nk);
+    naive_forward(p, q, k, v, of, lsef);
+    naive_backward(p, q, k, v, of, dout, lsef, dqf, dkf, dvf);
+    naive_forward(p, as<double>(q), as<double>(k), as<double>(v), od, lsed);
+    naive_backward(p, as<double>(q), as<double>(k), as<double>(v), od, as<double>(dout), lsed, dqd, dkd, dvd);
+    const std::string name = c.name;
+    expect_close(name + " o", read(to), of, od);
+    expect_close(name + " lse", read(tlse), lsef, lsed);
+    expect_close(name + " dq", read(tdq), dqf, dqd);
+    expect_close(name + " dk", read(tdk), dkf, dkd);
+    expect_close(name + " dv", read(tdv), dvf, dvd);
+  }
+}
+
+}  // namespace
+}  // namespace rt

@@ -1,0 +1,129 @@
+// The ringtrain program as a user runs it: --help, config mistakes (exit 2, one clear sentence), mpirun launches.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "trainer/config.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& args) {
+  const std::string cmd = std::string(RINGTRAIN_BIN) + " " + args + " 2>&1";
+  Outcome o;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return o;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) o.output.append(buf.data(), n);
+  int status = pclose(pipe);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+fs::path temp_dir() {
+  fs::path d = fs::temp_directory_path() / ("ringtrain_cli_" + std::to_string(getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  fs::path p = temp_dir() / name;
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+// Exit code 2, one line starting "ringtrain: error:", containing every fragment, and no stack trace.
+void expect_user_error(const Outcome& o, std::initializer_list<std::string> fragments) {
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("ringtrain: error: "), std::string::npos) << o.output;
+  for (const std::string& f : fragments) EXPECT_NE(o.output.find(f), std::string::npos) << "missing '" << f << "' in: " << o.output;
+  EXPECT_EQ(o.output.find("terminate called"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("step 1/"), std::string::npos) << "training started despite the error: " << o.output;
+}
+
+TEST(Cli, HelpListsEveryKeyWithDefault) {
+  Outcome o = run("--help");
+  EXPECT_EQ(o.code, 0);
+  for (const std::string& key : rt::config_keys()) EXPECT_NE(o.output.find(key), std::string::npos) << key;
+  EXPECT_NE(o.output.find("train"), std::string::npos);
+  EXPECT_NE(o.output.find("1024"), std::string::npos);  // a default is shown
+}
+
+TEST(Cli, UnknownKeyNamesFileLineAndNearestKey) {
+  std::string f = write_file("typo.yaml", "model:\n  hidden_size: 64\n  num_hiden_layers: 2\n");
+  expect_user_error(run("train --config " + f), {"typo.yaml:3", "model.num_hiden_layers", "model.num_hidden_layers"});
+}
+
+TEST(Cli, WrongTypeNamesKeyAndType) {
+  std::string f = write_file("type.yaml", "train:\n  steps: many\n");
+  expect_user_error(run("train --config " + f), {"type.yaml:2", "train.steps", "integer", "many"});
+}
+
+TEST(Cli, ImpossibleValueSaysWhatIsValid) {
+  expect_user_error(run("train --set model.num_attention_heads=3"), {"model.hidden_size", "model.num_attention_heads"});
+  expect_user_error(run("train --set train.lr=-1"), {"train.lr"});
+}
+
+TEST(Cli, BadSetSyntax) { expect_user_error(run("train --set train.steps"), {"--set", "section.key=value"}); }
+
+TEST(Cli, MissingConfigFile) { expect_user_error(run("train --config /nonexistent/x.yaml"), {"/nonexistent/x.yaml"}); }
+
+TEST(Cli, MissingDataFile) {
+  expect_user_error(run("train --set data.task=shards --set data.path=/nonexistent/*.bin --set log.dir=" +
+                        (temp_dir() / "run").string()),
+                    {"/nonexistent/*.bin"});
+}
+
+TEST(Cli, TrainsAndWritesRunDirectory) {
+  fs::path dir = temp_dir() / "tiny_run";
+  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set train.steps=3 --set log.dir=" +
+                  dir.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("step 3/3 | loss "), std::string::npos) << o.output;
+  EXPECT_TRUE(fs::exists(dir / "config.yaml"));
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(metrics, line)) {
+    ++lines;
+    for (const char* field : {"\"step\"", "\"loss\"", "\"lr\"", "\"grad_norm\"", "\"tokens_per_s\"", "\"long_range_loss\""})
+      EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
+  }
+  EXPECT_EQ(lines, 3);
+  // The resolved config is a valid config that reproduces the run's settings.
+  rt::Config resolved = rt::config_load((dir / "config.yaml").string());
+  EXPECT_EQ(resolved.train.steps, 3);
+  EXPECT_EQ(resolved.model.hidden_size, 64);
+}
+
+// A real mpirun launch whose rank count does not match parallel.cp * parallel.dp: every rank stops with
+// the message and exit code 2; none hangs.
+TEST(Cli, RankCountMismatchUnderMpirun) {
+  const std::string cmd = std::string(MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " +
+                          RINGTRAIN_BIN + " train --config " + RINGTRAIN_SOURCE_DIR + "/configs/tiny.yaml --set log.dir=" +
+                          (temp_dir() / "mpi").string() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("parallel.cp * parallel.dp = 1 but the job has 2 ranks"), std::string::npos) << out;
+}
+
+}  // namespace

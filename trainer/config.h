@@ -1,0 +1,99 @@
+// The run configuration: one struct with defaults, read from YAML, overridden by --set, validated with reasons.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rt {
+
+struct ModelConfig {
+  int64_t hidden_size = 256;
+  int64_t num_hidden_layers = 4;
+  int64_t num_attention_heads = 4;
+  int64_t num_key_value_heads = 4;
+  int64_t intermediate_size = 1024;
+  int64_t vocab_size = 256;
+  double rope_theta = 10000.0;
+  double rms_norm_eps = 1e-5;
+  bool tie_word_embeddings = true;
+  double initializer_range = 0.02;
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  bool operator==(const ModelConfig&) const = default;
+};
+
+struct TrainConfig {
+  int64_t seq_len = 1024;
+  int64_t batch_size = 8;        // sequences per optimizer step, over all data-parallel ranks
+  int64_t micro_batch_size = 1;  // sequences per forward/backward on one rank; the rest is accumulation
+  int64_t steps = 1000;
+  double lr = 1e-3;
+  double min_lr = 1e-4;          // cosine decays to this
+  int64_t warmup_steps = 50;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double grad_clip = 1.0;        // max global gradient norm; 0 disables clipping
+  int64_t seed = 1234;
+  int64_t threads = 0;           // OpenMP threads per rank; 0 = all cores / ranks on the node
+  bool operator==(const TrainConfig&) const = default;
+};
+
+struct DataConfig {
+  std::string task = "copy";     // copy | recall | text | shards
+  std::string path;              // text file, or shard file / glob for task=shards
+  bool operator==(const DataConfig&) const = default;
+};
+
+struct LogConfig {
+  std::string dir = "runs/default";
+  int64_t every = 1;             // print and record every N steps
+  double peak_gflops = 441.0;    // fp32 peak GFLOP/s of all the cores the job uses, for the "% peak" column
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct ParallelConfig {
+  int64_t cp = 1;                // context-parallel ranks (ring attention)
+  int64_t dp = 1;                // data-parallel replicas
+  bool operator==(const ParallelConfig&) const = default;
+};
+
+struct Config {
+  ModelConfig model;
+  TrainConfig train;
+  DataConfig data;
+  LogConfig log;
+  ParallelConfig parallel;
+  bool operator==(const Config&) const = default;
+};
+
+// Where a key's value came from, for error messages: "configs/default.yaml:12" or "--set".
+using ConfigSources = std::map<std::string, std::string>;
+
+// Reads a YAML file over the defaults. Throws rt::UserError naming file, line and key for an unknown key
+// (with the nearest valid key), a wrong type or a malformed file.
+Config config_load(const std::string& path, ConfigSources* sources = nullptr);
+// Applies one "section.key=value" override. Throws rt::UserError as above, naming --set.
+void config_set(Config& config, const std::string& assignment, ConfigSources* sources = nullptr);
+// Checks values and relations between keys; throws rt::UserError with the reason and what would be valid.
+void config_validate(const Config& config, const ConfigSources& sources = {});
+// The resolved config as YAML, every key, in definition order.
+std::string config_to_yaml(const Config& config);
+// Every key with its type, default and meaning, for --help.
+std::string config_help();
+// All key names in definition order.
+std::vector<std::string> config_keys();
+
+// One key definition. The table of them (trainer/config_keys.cpp) is the single source of truth for
+// parsing, --set, --help and config_to_yaml; the value's type is the alternative `field` returns.
+using ConfigField = std::variant<int64_t*, double*, bool*, std::string*>;
+struct ConfigKey {
+  const char* name;                 // "section.key", the struct member's path
+  const char* help;                 // one line: what it means
+  ConfigField (*field)(Config&);    // the member this key reads and writes
+};
+const std::vector<ConfigKey>& config_key_table();
+
+}  // namespace rt

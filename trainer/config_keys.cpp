@@ -1,0 +1,49 @@
+// The table of config keys: name, meaning and member of each; everything else about keys derives from it.
+#include "trainer/config.h"
+
+namespace rt {
+
+// The key's name is the member's path, so the two cannot drift apart; the type comes from the member.
+#define RT_KEY(section, key, help) \
+  ConfigKey { #section "." #key, help, [](Config& c) -> ConfigField { return &c.section.key; } }
+
+const std::vector<ConfigKey>& config_key_table() {
+  static const std::vector<ConfigKey> table = {
+      RT_KEY(model, hidden_size, "width of the residual stream"),
+      RT_KEY(model, num_hidden_layers, "number of decoder blocks"),
+      RT_KEY(model, num_attention_heads, "query heads; head_dim = hidden_size / num_attention_heads"),
+      RT_KEY(model, num_key_value_heads, "key/value heads (grouped-query attention when fewer than query heads)"),
+      RT_KEY(model, intermediate_size, "hidden width of the SwiGLU MLP"),
+      RT_KEY(model, vocab_size, "number of token ids (byte tasks need at least 256)"),
+      RT_KEY(model, rope_theta, "RoPE base frequency"),
+      RT_KEY(model, rms_norm_eps, "epsilon inside RMSNorm"),
+      RT_KEY(model, tie_word_embeddings, "share the input embedding with the output projection"),
+      RT_KEY(model, initializer_range, "standard deviation of the normal weight initialisation"),
+      RT_KEY(train, seq_len, "tokens per sequence (the whole sequence, before context-parallel sharding)"),
+      RT_KEY(train, batch_size, "sequences per optimizer step, over all data-parallel ranks"),
+      RT_KEY(train, micro_batch_size, "sequences per forward/backward on one rank; the rest is accumulation"),
+      RT_KEY(train, steps, "optimizer steps to run"),
+      RT_KEY(train, lr, "peak learning rate, reached after warmup"),
+      RT_KEY(train, min_lr, "learning rate the cosine schedule decays to"),
+      RT_KEY(train, warmup_steps, "steps of linear warmup from 0 to lr"),
+      RT_KEY(train, weight_decay, "AdamW decoupled weight decay"),
+      RT_KEY(train, beta1, "AdamW first-moment decay"),
+      RT_KEY(train, beta2, "AdamW second-moment decay"),
+      RT_KEY(train, eps, "AdamW denominator epsilon"),
+      RT_KEY(train, grad_clip, "max global gradient norm; 0 disables clipping"),
+      RT_KEY(train, seed, "seed for weight initialisation and data"),
+      RT_KEY(train, threads, "OpenMP threads per rank; 0 = the node's cores divided among its ranks"),
+      RT_KEY(data, task, "copy | recall | text | shards"),
+      RT_KEY(data, path, "text file (task text) or token shard file / glob (task shards)"),
+      RT_KEY(log, dir, "run directory: resolved config, metrics.jsonl, checkpoints"),
+      RT_KEY(log, every, "print and record metrics every N steps"),
+      RT_KEY(log, peak_gflops, "fp32 peak GFLOP/s of all the cores the job uses (the % peak column); 441 = 2 Zen 5 cores"),
+      RT_KEY(parallel, cp, "context-parallel ranks per sequence (ring attention)"),
+      RT_KEY(parallel, dp, "data-parallel replicas; cp * dp must equal the number of ranks"),
+  };
+  return table;
+}
+
+#undef RT_KEY
+
+}  // namespace rt

@@ -1,0 +1,64 @@
+// Formatting of step metrics for the console and metrics.jsonl.
+#include "trainer/metrics.h"
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace rt {
+namespace {
+
+std::string duration_text(double s) {
+  char buf[64];
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+}  // namespace
+
+std::string metrics_line(const StepMetrics& m) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof buf, "step %ld/%ld | loss %.4f", m.step, m.steps, m.loss);
+  if (m.long_range_loss) n += std::snprintf(buf + n, sizeof buf - n, " | long %.4f", *m.long_range_loss);
+  n += std::snprintf(buf + n, sizeof buf - n, " | lr %.1e | grad %.2f | %.0f tok/s | %.0f ms | %.0f%% peak | %.1f GiB",
+                     m.lr, m.grad_norm, m.tokens_per_s, m.ms_per_step, 100.0 * m.peak_fraction, m.memory_gib);
+  if (m.step < m.steps) std::snprintf(buf + n, sizeof buf - n, " | eta %s", duration_text(m.eta_s).c_str());
+  return buf;
+}
+
+std::string metrics_json(const StepMetrics& m) {
+  nlohmann::ordered_json j;
+  j["step"] = m.step;
+  j["loss"] = m.loss;
+  if (m.long_range_loss) j["long_range_loss"] = *m.long_range_loss;
+  j["lr"] = m.lr;
+  j["grad_norm"] = m.grad_norm;
+  j["tokens_per_s"] = m.tokens_per_s;
+  j["ms_per_step"] = m.ms_per_step;
+  j["peak_fraction"] = m.peak_fraction;
+  j["memory_gib"] = m.memory_gib;
+  return j.dump();
+}
+
+MetricsLog::MetricsLog(const std::string& dir) {
+  const std::string path = dir + "/metrics.jsonl";
+  file_ = std::fopen(path.c_str(), "w");
+  if (!file_) throw UserError("cannot write '" + path + "': " + std::strerror(errno) + "; set log.dir to a writable directory");
+}
+
+MetricsLog::~MetricsLog() {
+  if (file_) std::fclose(file_);
+}
+
+void MetricsLog::append(const StepMetrics& m) {
+  std::fprintf(file_, "%s\n", metrics_json(m).c_str());
+  std::fflush(file_);
+}
+
+}  // namespace rt

@@ -1,0 +1,37 @@
+// Per-step metrics: the fixed-format log line rank 0 prints and the same record appended to metrics.jsonl.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+namespace rt {
+
+struct StepMetrics {
+  int64_t step = 0, steps = 0;          // 1-based step of steps
+  double loss = 0;
+  std::optional<double> long_range_loss;
+  double lr = 0, grad_norm = 0;
+  double tokens_per_s = 0, ms_per_step = 0;
+  double peak_fraction = 0;             // achieved FLOP/s over the machine's fp32 peak
+  double memory_gib = 0;                // resident memory of rank 0
+  double eta_s = 0;
+};
+
+// "step 120/2000 | loss 1.2340 | long 0.5120 | lr 3.0e-04 | grad 0.81 | 1843 tok/s | 412 ms | 41% peak | 2.1 GiB | eta 3m12s"
+std::string metrics_line(const StepMetrics& m);
+// One JSON object, no newline: {"step":..,"loss":..,"lr":..,"grad_norm":..,"tokens_per_s":..,...}
+std::string metrics_json(const StepMetrics& m);
+
+// Appends JSON lines to <dir>/metrics.jsonl (truncated when opened fresh).
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& dir);
+  ~MetricsLog();
+  void append(const StepMetrics& m);
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace rt

@@ -1,0 +1,211 @@
+// The Llama-style decoder's forward and hand-written backward, written once against the Backend.
+#include "trainer/model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+
+namespace rt {
+
+struct LlamaModel::Layer {
+  size_t input_norm, q, k, v, o, post_norm, gate, up, down;  // parameter indices
+};
+
+// Saved forward state of one micro-batch (N tokens) and the backward's workspace.
+struct LlamaModel::Activations {
+  int64_t batch = 0, seq = 0;
+  std::vector<Tensor> x;                          // (L+1) x (N,C): input of each layer, then the final stream
+  std::vector<Tensor> h1, rstd1, xm, h2, rstd2;   // (N,C) / (N)
+  std::vector<Tensor> gate, up, act;              // (N,I)
+  std::vector<AttentionActivations> attn;
+  Tensor hf, rstdf, logits, lse;                  // (N,C), (N), (N,V), (N)
+  Tensor dx, dtmp, dact;                          // (N,C), (N,C), (N,I)
+};
+
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Standard normal samples by Box-Muller from splitmix64: the same numbers on every platform.
+void fill_normal(float* out, int64_t n, float stddev, uint64_t seed) {
+  uint64_t state = seed;
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+    double r = std::sqrt(-2.0 * std::log(u1));
+    out[i] = static_cast<float>(stddev * r * std::cos(2.0 * M_PI * u2));
+    if (i + 1 < n) out[i + 1] = static_cast<float>(stddev * r * std::sin(2.0 * M_PI * u2));
+  }
+}
+
+AttentionWeights attention_view(const Parameters& p, size_t q, size_t k, size_t v, size_t o, bool grads) {
+  auto get = [&](size_t i) { return grads ? p.grad(i) : p.value(i); };
+  return {get(q), get(k), get(v), get(o)};
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention& attention)
+    : config_(c), backend_(backend) {
+  const int64_t C = c.hidden_size, D = c.head_dim(), Hq = c.num_attention_heads, Hk = c.num_key_value_heads;
+  const int64_t I = c.intermediate_size, V = c.vocab_size;
+  std::vector<ParameterInfo> infos;
+  auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
+    infos.push_back({std::move(name), std::move(shape), 0, decay});
+    return infos.size() - 1;
+  };
+  embed_ = add("model.embed_tokens.weight", {V, C}, true);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    Layer layer;
+    layer.input_norm = add(p + "input_layernorm.weight", {C}, false);
+    layer.q = add(p + "self_attn.q_proj.weight", {Hq * D, C}, true);
+    layer.k = add(p + "self_attn.k_proj.weight", {Hk * D, C}, true);
+    layer.v = add(p + "self_attn.v_proj.weight", {Hk * D, C}, true);
+    layer.o = add(p + "self_attn.o_proj.weight", {C, Hq * D}, true);
+    layer.post_norm = add(p + "post_attention_layernorm.weight", {C}, false);
+    layer.gate = add(p + "mlp.gate_proj.weight", {I, C}, true);
+    layer.up = add(p + "mlp.up_proj.weight", {I, C}, true);
+    layer.down = add(p + "mlp.down_proj.weight", {C, I}, true);
+    layers_.push_back(layer);
+  }
+  final_norm_ = add("model.norm.weight", {C}, false);
+  head_ = c.tie_word_embeddings ? embed_ : add("lm_head.weight", {V, C}, true);
+  params_ = Parameters(backend, std::move(infos));
+  AttentionShape shape{C, Hq, Hk, D, static_cast<float>(c.rope_theta)};
+  attention_ = std::make_unique<AttentionLayer>(backend, attention, shape);
+}
+
+LlamaModel::~LlamaModel() = default;
+
+void LlamaModel::init_weights(uint64_t seed) {
+  const float std_out = static_cast<float>(config_.initializer_range / std::sqrt(2.0 * config_.num_hidden_layers));
+  for (size_t i = 0; i < params_.infos().size(); ++i) {
+    const ParameterInfo& info = params_.infos()[i];
+    Tensor t = params_.value(i);
+    std::vector<float> host(static_cast<size_t>(t.numel()));
+    if (info.shape.size() == 1) {
+      std::fill(host.begin(), host.end(), 1.0f);
+    } else {
+      const bool out_proj = info.name.ends_with("o_proj.weight") || info.name.ends_with("down_proj.weight");
+      fill_normal(host.data(), t.numel(), out_proj ? std_out : static_cast<float>(config_.initializer_range),
+                  seed ^ fnv1a(info.name));
+    }
+    backend_.upload(host.data(), t);
+  }
+}
+
+void LlamaModel::activations_ensure(int64_t batch, int64_t seq) {
+  if (act_ && act_->batch == batch && act_->seq == seq) return;
+  const ModelConfig& c = config_;
+  const int64_t N = batch * seq, C = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  act_ = std::make_unique<Activations>();
+  Activations& a = *act_;
+  a.batch = batch;
+  a.seq = seq;
+  for (int64_t l = 0; l <= L; ++l) a.x.push_back(backend_.alloc({N, C}));
+  for (int64_t l = 0; l < L; ++l) {
+    a.h1.push_back(backend_.alloc({N, C}));
+    a.rstd1.push_back(backend_.alloc({N}));
+    a.xm.push_back(backend_.alloc({N, C}));
+    a.h2.push_back(backend_.alloc({N, C}));
+    a.rstd2.push_back(backend_.alloc({N}));
+    a.gate.push_back(backend_.alloc({N, I}));
+    a.up.push_back(backend_.alloc({N, I}));
+    a.act.push_back(backend_.alloc({N, I}));
+    a.attn.push_back(attention_->activations_alloc(batch, seq));
+  }
+  a.hf = backend_.alloc({N, C});
+  a.rstdf = backend_.alloc({N});
+  a.logits = backend_.alloc({N, c.vocab_size});
+  a.lse = backend_.alloc({N});
+  a.dx = backend_.alloc({N, C});
+  a.dtmp = backend_.alloc({N, C});
+  a.dact = backend_.alloc({N, I});
+}
+
+void LlamaModel::forward_impl(const Batch& b, Tensor& losses) {
+  RT_CHECK(b.tokens.numel() == b.batch * b.seq && losses.numel() == b.batch * b.seq, "batch shapes");
+  activations_ensure(b.batch, b.seq);
+  Activations& a = *act_;
+  Parameters& p = params_;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  backend_.embedding_forward(b.tokens, p.value(embed_), a.x[0]);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& w = layers_[l];
+    backend_.rmsnorm_forward(a.x[l], p.value(w.input_norm), eps, a.h1[l], a.rstd1[l]);
+    backend_.copy(a.x[l], a.xm[l]);  // xm = x + attention(norm(x))
+    attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[l], b.pos, b.batch, a.attn[l], a.xm[l]);
+    backend_.rmsnorm_forward(a.xm[l], p.value(w.post_norm), eps, a.h2[l], a.rstd2[l]);
+    backend_.gemm(a.h2[l], false, p.value(w.gate), true, a.gate[l], 1.f, 0.f);  // (N,I)
+    backend_.gemm(a.h2[l], false, p.value(w.up), true, a.up[l], 1.f, 0.f);
+    backend_.swiglu_forward(a.gate[l], a.up[l], a.act[l]);
+    backend_.copy(a.xm[l], a.x[l + 1]);  // x' = xm + mlp(norm(xm))
+    backend_.gemm(a.act[l], false, p.value(w.down), true, a.x[l + 1], 1.f, 1.f);
+  }
+  backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), eps, a.hf, a.rstdf);
+  backend_.gemm(a.hf, false, p.value(head_), true, a.logits, 1.f, 0.f);  // (N,V)
+  backend_.cross_entropy_forward(a.logits, b.labels, losses, a.lse);
+}
+
+void LlamaModel::forward(const Batch& b, Tensor& losses) { forward_impl(b, losses); }
+
+void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses) {
+  forward_impl(b, losses);
+  Activations& a = *act_;
+  Parameters& p = params_;
+  // Head: logits = hf @ head^T.
+  backend_.cross_entropy_backward(a.logits, b.labels, a.lse, loss_scale, a.logits);  // logits := dlogits
+  Tensor g_head = p.grad(head_), g_final = p.grad(final_norm_);
+  backend_.gemm(a.logits, true, a.hf, false, g_head, 1.f, 1.f);
+  backend_.gemm(a.logits, false, p.value(head_), false, a.dtmp, 1.f, 0.f);
+  backend_.rmsnorm_backward(a.dtmp, a.x.back(), p.value(final_norm_), a.rstdf, a.dx, g_final);
+  for (size_t l = layers_.size(); l-- > 0;) {
+    const Layer& w = layers_[l];
+    // MLP: x' = xm + act @ down^T, act = swiglu(h2 @ gate^T, h2 @ up^T), h2 = norm(xm).
+    Tensor g_down = p.grad(w.down), g_gate = p.grad(w.gate), g_up = p.grad(w.up), g_post = p.grad(w.post_norm);
+    backend_.gemm(a.dx, false, p.value(w.down), false, a.dact, 1.f, 0.f);  // (N,I)
+    backend_.gemm(a.dx, true, a.act[l], false, g_down, 1.f, 1.f);
+    backend_.swiglu_backward(a.dact, a.gate[l], a.up[l], a.gate[l], a.up[l]);  // gate, up := their grads
+    backend_.gemm(a.gate[l], false, p.value(w.gate), false, a.dtmp, 1.f, 0.f);
+    backend_.gemm(a.up[l], false, p.value(w.up), false, a.dtmp, 1.f, 1.f);
+    backend_.gemm(a.gate[l], true, a.h2[l], false, g_gate, 1.f, 1.f);
+    backend_.gemm(a.up[l], true, a.h2[l], false, g_up, 1.f, 1.f);
+    backend_.rmsnorm_backward(a.dtmp, a.xm[l], p.value(w.post_norm), a.rstd2[l], a.dtmp, g_post);
+    backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d xm
+    // Attention: xm = x + attention(h1), h1 = norm(x).
+    AttentionWeights g = attention_view(p, w.q, w.k, w.v, w.o, true);
+    attention_->backward(attention_view(p, w.q, w.k, w.v, w.o, false), g, a.h1[l], b.pos, b.batch, a.attn[l], a.dx,
+                         a.dtmp);
+    Tensor g_in = p.grad(w.input_norm);
+    backend_.rmsnorm_backward(a.dtmp, a.x[l], p.value(w.input_norm), a.rstd1[l], a.dtmp, g_in);
+    backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d x
+  }
+  Tensor g_embed = p.grad(embed_);
+  backend_.embedding_backward(b.tokens, a.dx, g_embed);
+}
+
+double LlamaModel::flops_per_step(int64_t tokens, int64_t seq) const {
+  const ModelConfig& c = config_;
+  const double C = c.hidden_size, D = c.head_dim(), Hq = c.num_attention_heads, Hk = c.num_key_value_heads;
+  const double matmul_params =
+      c.num_hidden_layers * (C * (Hq * D + 2 * Hk * D) + Hq * D * C + 3 * C * c.intermediate_size) +
+      static_cast<double>(c.vocab_size) * C;
+  // Causal attention per token per layer: forward 2*T*D*Hq (4*T^2*D*H / 2 over T tokens), backward 2.5x.
+  const double attention = c.num_hidden_layers * 3.5 * 2.0 * seq * D * Hq;
+  return tokens * (6.0 * matmul_params + attention);
+}
+
+}  // namespace rt

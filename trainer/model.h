@@ -1,0 +1,58 @@
+// The Llama-style decoder: embedding, pre-norm blocks (attention + SwiGLU MLP), final norm, tied or untied head.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "attention/attention_layer.h"
+#include "core/backend.h"
+#include "trainer/config.h"
+#include "trainer/parameters.h"
+
+namespace rt {
+
+// One micro-batch on this rank: B sequences of T local tokens each, N = B*T, flattened row-major.
+struct Batch {
+  int64_t batch = 0, seq = 0;
+  Tensor tokens;  // (N) i32
+  Tensor labels;  // (N) i32, negative = not trained on
+  Tensor pos;     // (N) i32 global positions (for RoPE)
+};
+
+class LlamaModel {
+ public:
+  LlamaModel(const ModelConfig& config, Backend& backend, SequenceAttention& attention);
+  ~LlamaModel();
+
+  Parameters& params() { return params_; }
+  const ModelConfig& config() const { return config_; }
+
+  // Normal(0, initializer_range) matrices (output projections scaled by 1/sqrt(2 layers)), unit norm gains.
+  // Deterministic in (seed, parameter name): the same on any number of ranks.
+  void init_weights(uint64_t seed);
+
+  // Forward only: per-token losses (N), 0 where the label is ignored.
+  void forward(const Batch& batch, Tensor& losses);
+  // Forward and backward: per-token losses (N); gradients of loss_scale * sum(losses) are added to
+  // params().grads() (+=, so micro-batches accumulate).
+  void forward_backward(const Batch& batch, float loss_scale, Tensor& losses);
+
+  // Floating-point operations of one forward+backward over N tokens of sequences of length T (matmuls and
+  // causal attention; 6 per parameter-token, attention per FlashAttention's convention).
+  double flops_per_step(int64_t tokens, int64_t seq) const;
+
+ private:
+  struct Layer;
+  struct Activations;
+  void forward_impl(const Batch& batch, Tensor& losses);
+  void activations_ensure(int64_t batch, int64_t seq);
+
+  ModelConfig config_;
+  Backend& backend_;
+  Parameters params_;
+  std::unique_ptr<AttentionLayer> attention_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<Activations> act_;
+  size_t embed_ = 0, final_norm_ = 0, head_ = 0;  // parameter indices
+};
+
+}  // namespace rt

@@ -1,0 +1,169 @@
+// The training loop: gradient accumulation, global-norm clipping, AdamW, metrics; rank 0 logs.
+#include "trainer/train_loop.h"
+
+#include <mpi.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "attention/sequence_attention.h"
+#include "core/check.h"
+#include "core/timer.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "trainer/metrics.h"
+#include "trainer/model.h"
+#include "trainer/optimizer.h"
+
+namespace rt {
+namespace {
+
+int threads_for_rank(const Config& config) {
+  if (config.train.threads > 0) return static_cast<int>(config.train.threads);
+  MPI_Comm node;
+  RT_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  int local_ranks = 1;
+  MPI_Comm_size(node, &local_ranks);
+  MPI_Comm_free(&node);
+  return std::max(1, omp_get_num_procs() / local_ranks);
+}
+
+void write_resolved_config(const Config& config) {
+  std::filesystem::path dir(config.log.dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UserError("cannot create log.dir '" + config.log.dir + "': " + ec.message());
+  std::ofstream out(dir / "config.yaml");
+  if (!out) throw UserError("cannot write '" + (dir / "config.yaml").string() + "'; set log.dir to a writable directory");
+  out << config_to_yaml(config);
+}
+
+// Sums a few doubles over all ranks.
+template <size_t N>
+void all_reduce_sum(std::array<double, N>& values) {
+  RT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(N), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+}
+
+}  // namespace
+
+TrainResult train_run(const Config& config, const TrainOptions& options) {
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const int64_t cp = config.parallel.cp, dp = config.parallel.dp;
+  if (cp * dp != world)
+    throw UserError("parallel.cp * parallel.dp = " + std::to_string(cp * dp) + " but the job has " +
+                    std::to_string(world) + " ranks; launch cp*dp ranks (mpirun -np " + std::to_string(cp * dp) + ")");
+  if (cp != 1 || dp != 1)
+    throw UserError("parallel.cp = " + std::to_string(cp) + ", parallel.dp = " + std::to_string(dp) +
+                    ": this build supports only one rank (parallel.cp = parallel.dp = 1) until ring attention lands");
+  const bool log = options.print && rank == 0;
+  omp_set_num_threads(threads_for_rank(config));
+
+  Backend& backend = cpu_backend();
+  const TrainConfig& tc = config.train;
+  auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
+                              static_cast<uint64_t>(tc.seed));
+  auto attention = local_attention_make(backend);
+  LlamaModel model(config.model, backend, *attention);
+  model.init_weights(static_cast<uint64_t>(tc.seed));
+  AdamW optimizer(backend, model.params(), tc);
+  if (rank == 0) write_resolved_config(config);
+  std::unique_ptr<MetricsLog> metrics;
+  if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir);
+
+  Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, /*dp_rank=*/rank % dp, dp);
+  const int64_t micro = tc.micro_batch_size, n_local = micro * tc.seq_len;
+  Batch batch{micro, tc.seq_len, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
+              backend.alloc({n_local}, DType::i32)};
+  Tensor losses = backend.alloc({n_local});
+  std::vector<float> host_losses(static_cast<size_t>(n_local));
+  const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
+  if (log) {
+    std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | log %s\n",
+                model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
+                omp_get_max_threads(), world, config.log.dir.c_str());
+    std::fflush(stdout);
+  }
+
+  TrainResult result;
+  std::vector<double> step_seconds;
+  Timer total;
+  for (int64_t step = 0; step < tc.steps; ++step) {
+    Timer timer;
+    backend.fill(model.params().grads(), 0.f);
+    std::vector<LocalBatch> parts;
+    std::array<double, 4> sums{};  // trained labels, long-range labels, loss sum, long-range loss sum
+    for (int64_t m = 0; m < loader.micro_steps(); ++m) {
+      parts.push_back(loader.get(step, m));
+      for (size_t i = 0; i < parts.back().labels.size(); ++i) {
+        sums[0] += parts.back().labels[i] >= 0;
+        sums[1] += parts.back().labels[i] >= 0 && parts.back().long_range[i];
+      }
+    }
+    std::array<double, 2> counts{sums[0], sums[1]};
+    all_reduce_sum(counts);
+    const float loss_scale = counts[0] > 0 ? static_cast<float>(1.0 / counts[0]) : 0.f;
+    for (const LocalBatch& part : parts) {
+      backend.upload(part.tokens.data(), batch.tokens);
+      backend.upload(part.labels.data(), batch.labels);
+      backend.upload(part.pos.data(), batch.pos);
+      model.forward_backward(batch, loss_scale, losses);
+      backend.download(losses, host_losses.data());
+      for (size_t i = 0; i < host_losses.size(); ++i) {
+        sums[2] += host_losses[i];
+        if (part.long_range[i] && part.labels[i] >= 0) sums[3] += host_losses[i];
+      }
+    }
+    std::array<double, 2> loss_sums{sums[2], sums[3]};
+    all_reduce_sum(loss_sums);
+    const double grad_norm = std::sqrt(backend.sum_squares(model.params().grads()));
+    const double clip = tc.grad_clip > 0 && grad_norm > tc.grad_clip ? tc.grad_clip / (grad_norm + 1e-6) : 1.0;
+    const double lr = lr_at(tc, step);
+    optimizer.step(static_cast<float>(lr), static_cast<float>(clip));
+    const double seconds = timer.seconds();
+    step_seconds.push_back(seconds);
+
+    const double loss = counts[0] > 0 ? loss_sums[0] / counts[0] : 0.0;
+    std::optional<double> long_loss;
+    if (dataset->has_long_range() && counts[1] > 0) long_loss = loss_sums[1] / counts[1];
+    result.losses.push_back(loss);
+    result.long_losses.push_back(long_loss);
+    if (!std::isfinite(loss)) throw UserError("the loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower train.lr");
+    const bool last = step + 1 == tc.steps;
+    if (rank == 0 && ((step + 1) % config.log.every == 0 || last)) {
+      StepMetrics m;
+      m.step = step + 1;
+      m.steps = tc.steps;
+      m.loss = loss;
+      m.long_range_loss = long_loss;
+      m.lr = lr;
+      m.grad_norm = grad_norm;
+      m.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len) / seconds;
+      m.ms_per_step = 1e3 * seconds;
+      m.peak_fraction = flops_per_step / seconds / (config.log.peak_gflops * 1e9);
+      m.memory_gib = static_cast<double>(memory_resident_bytes()) / (1u << 30);
+      m.eta_s = total.seconds() / static_cast<double>(step + 1) * static_cast<double>(tc.steps - step - 1);
+      metrics->append(m);
+      if (log) {
+        std::printf("%s\n", metrics_line(m).c_str());
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (step_seconds.size() > 1) {
+    std::vector<double> s(step_seconds.begin() + 1, step_seconds.end());
+    std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
+    result.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len) / s[s.size() / 2];
+  } else if (!step_seconds.empty()) {
+    result.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len) / step_seconds[0];
+  }
+  return result;
+}
+
+}  // namespace rt
