@@ -27,10 +27,10 @@ struct TrainConfig {
   int64_t seq_len = 1024;
   int64_t batch_size = 8;        // sequences per optimizer step, over all data-parallel ranks
   int64_t micro_batch_size = 1;  // sequences per forward/backward on one rank; the rest is accumulation
-  int64_t steps = 1000;
-  double lr = 1e-3;
-  double min_lr = 1e-4;          // cosine decays to this
-  int64_t warmup_steps = 50;
+  int64_t steps = 300;
+  double lr = 3e-3;
+  double min_lr = 3e-4;          // cosine decays to this
+  int64_t warmup_steps = 20;
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.95;

@@ -6,6 +6,7 @@
 #include "attention/attention_kernels.h"
 #include "core/check.h"
 #include "core/cpu/kernels.h"
+#include "core/cpu/vec_math.h"
 
 namespace rt {
 namespace {
@@ -64,7 +65,7 @@ void attention_reference_forward(const AttentionProblem& p, const float* q, cons
           float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
           for (int64_t j = 0; j < n; ++j) {
-            si[j] = std::exp(si[j] - mx);
+            si[j] = cpu::exp_fast(si[j] - mx);
             sum += si[j];
           }
           const float inv = 1.f / sum;
@@ -108,7 +109,7 @@ void attention_reference_backward(const AttentionProblem& p, const float* q, con
             const int64_t n = visible_keys(p, i0 + i);
             const float l = lh[i];
 #pragma omp simd
-            for (int64_t j = 0; j < n; ++j) pi[j] = std::exp(pi[j] - l);
+            for (int64_t j = 0; j < n; ++j) pi[j] = cpu::exp_fast(pi[j] - l);
             for (int64_t j = n; j < nk; ++j) pi[j] = 0.f;
             float d = 0.f;
 #pragma omp simd reduction(+ : d)

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/cpu/kernels.h"
+#include "core/cpu/vec_math.h"
 
 namespace rt::cpu {
 
@@ -15,7 +16,7 @@ void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N
     for (int64_t j = 1; j < V; ++j) mx = z[j] > mx ? z[j] : mx;
     float s = 0.f;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < V; ++j) s += std::exp(z[j] - mx);
+    for (int64_t j = 0; j < V; ++j) s += exp_fast(z[j] - mx);
     float l = mx + std::log(s);
     lse[i] = l;
     losses[i] = labels[i] >= 0 ? l - z[labels[i]] : 0.f;
@@ -36,7 +37,7 @@ void cross_entropy_backward(const float* logits, const int32_t* labels, const fl
     }
     const float l = lse[i];
 #pragma omp simd
-    for (int64_t j = 0; j < V; ++j) dz[j] = scale * std::exp(z[j] - l);
+    for (int64_t j = 0; j < V; ++j) dz[j] = scale * exp_fast(z[j] - l);
     dz[y] -= scale;
   }
 }

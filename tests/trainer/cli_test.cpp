@@ -88,7 +88,7 @@ TEST(Cli, MissingDataFile) {
 
 TEST(Cli, TrainsAndWritesRunDirectory) {
   fs::path dir = temp_dir() / "tiny_run";
-  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set train.steps=3 --set log.dir=" +
+  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set train.steps=3 --set log.every=1 --set log.dir=" +
                   dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("step 3/3 | loss "), std::string::npos) << o.output;
@@ -105,7 +105,7 @@ TEST(Cli, TrainsAndWritesRunDirectory) {
   // The resolved config is a valid config that reproduces the run's settings.
   rt::Config resolved = rt::config_load((dir / "config.yaml").string());
   EXPECT_EQ(resolved.train.steps, 3);
-  EXPECT_EQ(resolved.model.hidden_size, 64);
+  EXPECT_EQ(resolved.model.hidden_size, 128);
 }
 
 // A real mpirun launch whose rank count does not match parallel.cp * parallel.dp: every rank stops with

@@ -75,13 +75,13 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 30u);
+  ASSERT_EQ(keys.size(), 31u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "parallel.dp");
   std::string help = config_help();
   for (const std::string& key : keys) EXPECT_NE(help.find(key), std::string::npos) << key;
   EXPECT_TRUE(contains(help, {"model.hidden_size", "integer", "256", "width of the residual stream"}));
-  EXPECT_TRUE(contains(help, {"train.lr", "float", "0.001"}));
+  EXPECT_TRUE(contains(help, {"train.lr", "float", "0.003"}));
   EXPECT_TRUE(contains(help, {"model.tie_word_embeddings", "bool", "true"}));
   EXPECT_TRUE(contains(help, {"data.task", "string", "\"copy\""}));
 }
@@ -98,13 +98,13 @@ TEST(Config, DefaultYamlListsEveryKeyAtItsDefault) {
 TEST(Config, TinyYaml) {
   Config config = config_load(source_dir + "/configs/tiny.yaml");
   EXPECT_NO_THROW(config_validate(config));
-  EXPECT_EQ(config.model.hidden_size, 64);
+  EXPECT_EQ(config.model.hidden_size, 128);
   EXPECT_EQ(config.model.num_hidden_layers, 2);
-  EXPECT_EQ(config.model.num_attention_heads, 2);
-  EXPECT_EQ(config.model.intermediate_size, 128);
+  EXPECT_EQ(config.model.num_attention_heads, 4);
+  EXPECT_EQ(config.model.intermediate_size, 256);
   EXPECT_EQ(config.train.seq_len, 64);
-  EXPECT_EQ(config.train.steps, 50);
-  EXPECT_EQ(config.train.batch_size, 4);
+  EXPECT_EQ(config.train.steps, 300);
+  EXPECT_EQ(config.train.batch_size, 8);
   EXPECT_EQ(config.model.vocab_size, 256);  // not listed: keeps the default
 }
 
@@ -263,7 +263,7 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.train.batch_size = 6, c.train.micro_batch_size = 2, c.parallel.dp = 2; }),
                        {"train.batch_size 6 is not divisible by train.micro_batch_size * parallel.dp = 2 * 2 = 4"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.lr = 0; }), {"train.lr is 0.0", "> 0"}));
-  EXPECT_TRUE(contains(with([](Config& c) { c.train.min_lr = 0.01; }), {"train.min_lr is 0.01", "[0, train.lr = 0.001]"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.train.min_lr = 0.01; }), {"train.min_lr is 0.01", "[0, train.lr = 0.003]"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.beta2 = 1.0; }), {"train.beta2 is 1.0", "[0, 1)"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.eps = 0; }), {"train.eps"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.grad_clip = -1; }), {"train.grad_clip is -1.0"}));

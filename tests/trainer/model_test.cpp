@@ -102,6 +102,60 @@ TEST(ModelGradients, TiedEmbeddingsMultiHead) { check_gradients(tiny_model(true,
 TEST(ModelGradients, UntiedHeadGroupedQuery) { check_gradients(tiny_model(false, 2)); }
 TEST(ModelGradients, MultiQuery) { check_gradients(tiny_model(true, 1)); }
 
+// Gradient accumulation: four micro-batches of one sequence give the gradient of one batch of four.
+TEST(ModelTraining, MicroBatchesAccumulateToTheFullBatchGradient) {
+  Backend& be = cpu_backend();
+  ModelConfig mc = tiny_model(false, 2);
+  auto attention = local_attention_make(be);
+  LlamaModel model(mc, be, *attention);
+  model.init_weights(3);
+  std::mt19937 rng(std::random_device{}());
+  HostBatch full = random_batch(rng, 4, 13, mc.vocab_size);
+  Tensor losses = be.alloc({4 * 13});
+  be.fill(model.params().grads(), 0.f);
+  model.forward_backward(to_device(be, full), 0.1f, losses);
+  std::vector<float> whole(static_cast<size_t>(model.params().count())), accumulated(whole.size());
+  be.download(model.params().grads(), whole.data());
+  be.fill(model.params().grads(), 0.f);
+  Tensor micro_losses = be.alloc({13});
+  for (int b = 0; b < 4; ++b) {
+    HostBatch part{1, 13, {}, {}, {}};
+    part.tokens.assign(full.tokens.begin() + b * 13, full.tokens.begin() + (b + 1) * 13);
+    part.labels.assign(full.labels.begin() + b * 13, full.labels.begin() + (b + 1) * 13);
+    part.pos.assign(full.pos.begin() + b * 13, full.pos.begin() + (b + 1) * 13);
+    model.forward_backward(to_device(be, part), 0.1f, micro_losses);
+  }
+  be.download(model.params().grads(), accumulated.data());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(whole[i] - accumulated[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::abs(whole[i])));
+  }
+  // Only the summation order over sequences differs: a few fp32 roundings of the largest gradient.
+  EXPECT_LE(max_diff, 64 * 1.2e-7 * max_abs) << "max |diff| " << max_diff << " of max |g| " << max_abs;
+}
+
+// Same seed, same config: the same losses bit for bit.
+TEST(ModelTraining, RunsAreReproducible) {
+  Config c;
+  c.model.hidden_size = 32;
+  c.model.num_hidden_layers = 1;
+  c.model.num_attention_heads = 2;
+  c.model.num_key_value_heads = 1;
+  c.model.intermediate_size = 64;
+  c.train.seq_len = 32;
+  c.train.batch_size = 4;
+  c.train.micro_batch_size = 2;
+  c.train.steps = 5;
+  c.data.task = "recall";
+  c.log.dir = testing::TempDir() + "ringtrain_repro_test";
+  TrainResult a = train_run(c, {.print = false}), b = train_run(c, {.print = false});
+  EXPECT_EQ(a.losses, b.losses);
+  c.train.seed += 1;
+  TrainResult other = train_run(c, {.print = false});
+  EXPECT_NE(a.losses, other.losses);
+}
+
 TEST(ModelTraining, OverfitsOneBatch) {
   Backend& be = cpu_backend();
   ModelConfig mc;
@@ -139,16 +193,16 @@ TEST(ModelTraining, OverfitsOneBatch) {
 // sequence, so its loss falls well below the untrained value (log of the alphabet, ~4.2) only if attention works.
 TEST(ModelTraining, CopyTaskLongRangeLossFalls) {
   Config c;
-  c.model.hidden_size = 64;
+  c.model.hidden_size = 128;  // configs/tiny.yaml
   c.model.num_hidden_layers = 2;
-  c.model.num_attention_heads = 2;
-  c.model.num_key_value_heads = 2;
-  c.model.intermediate_size = 128;
+  c.model.num_attention_heads = 4;
+  c.model.num_key_value_heads = 4;
+  c.model.intermediate_size = 256;
   c.train.seq_len = 64;
   c.train.batch_size = 8;
-  c.train.steps = 150;
-  c.train.lr = 1e-2;
-  c.train.min_lr = 1e-3;
+  c.train.steps = 300;
+  c.train.lr = 3e-3;
+  c.train.min_lr = 3e-4;
   c.train.warmup_steps = 10;
   c.data.task = "copy";
   c.log.dir = testing::TempDir() + "ringtrain_copy_test";
@@ -157,7 +211,8 @@ TEST(ModelTraining, CopyTaskLongRangeLossFalls) {
   double first = *r.long_losses.front(), last = 0;
   for (size_t i = r.long_losses.size() - 10; i < r.long_losses.size(); ++i) last += *r.long_losses[i] / 10;
   EXPECT_GT(first, 3.5);
-  EXPECT_LT(last, 0.5 * first) << "long-range loss went from " << first << " to " << last;
+  // Seeds 1234 and 7-10 all reach < 0.02 by step 300.
+  EXPECT_LT(last, 0.25 * first) << "long-range loss went from " << first << " to " << last;
 }
 
 }  // namespace
