@@ -24,4 +24,17 @@ void attention_reference_forward(const AttentionProblem& p, const float* q, cons
 void attention_reference_backward(const AttentionProblem& p, const float* q, const float* k, const float* v,
                                   const float* o, const float* dout, const float* lse, float* dq, float* dk, float* dv);
 
+// Flash attention (attention/cpu/flash_*.cpp): online softmax over key/value tiles, never holding more than
+// one tile of scores per thread; the extra memory is O(T*D). Same layouts and masking as the reference.
+// Tiles entirely above the causal diagonal are skipped; tiles entirely below it pay no masking cost.
+void attention_flash_forward(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o,
+                             float* lse);
+// delta (Hq,Tq) = rowsum(dout * o) over D: computed once from the final (global) o, as ring attention needs.
+void attention_delta(const AttentionProblem& p, const float* o, const float* dout, float* delta);
+// FlashAttention-2 backward: recomputes P = exp(S - lse) from the given (global) lse, dS = P * (dP - delta);
+// accumulates into dq, dk, dv (+=).
+void attention_flash_backward(const AttentionProblem& p, const float* q, const float* k, const float* v,
+                              const float* dout, const float* lse, const float* delta, float* dq, float* dk,
+                              float* dv);
+
 }  // namespace rt

@@ -328,6 +328,9 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   const ParallelConfig& p = c.parallel;
   require(p.cp >= 1, "parallel.cp", p.cp, "at least 1");
   require(p.dp >= 1, "parallel.dp", p.dp, "at least 1");
+  require(p.check_every >= 0, "parallel.check_every", p.check_every, "0 or more");
+  if (p.sharding != "zigzag" && p.sharding != "contiguous")
+    fail("parallel.sharding", "parallel.sharding '" + p.sharding + "' is not known; valid: zigzag, contiguous");
   if (t.batch_size % (t.micro_batch_size * p.dp) != 0)
     fail("train.batch_size", "train.batch_size " + std::to_string(t.batch_size) +
                                  " is not divisible by train.micro_batch_size * parallel.dp = " +

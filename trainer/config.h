@@ -57,6 +57,8 @@ struct LogConfig {
 struct ParallelConfig {
   int64_t cp = 1;                // context-parallel ranks (ring attention)
   int64_t dp = 1;                // data-parallel replicas
+  std::string sharding = "zigzag";  // zigzag | contiguous
+  int64_t check_every = 100;     // compare parameters across ranks every N steps (0 = only at start)
   bool operator==(const ParallelConfig&) const = default;
 };
 

@@ -40,6 +40,8 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(log, peak_gflops, "fp32 peak GFLOP/s of all the cores the job uses (the % peak column); 441 = 2 Zen 5 cores"),
       RT_KEY(parallel, cp, "context-parallel ranks per sequence (ring attention)"),
       RT_KEY(parallel, dp, "data-parallel replicas; cp * dp must equal the number of ranks"),
+      RT_KEY(parallel, sharding, "how a sequence is cut across the cp ranks: zigzag (balanced causal work) | contiguous"),
+      RT_KEY(parallel, check_every, "check that every rank holds the same parameters every N steps (0 = only at start)"),
   };
   return table;
 }

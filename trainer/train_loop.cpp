@@ -19,6 +19,10 @@
 #include "trainer/metrics.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
+#include "trainer/parameter_check.h"
+#include "parallel/mesh.h"
+#include "parallel/ring_attention.h"
+#include "parallel/sharding.h"
 
 namespace rt {
 namespace {
@@ -43,25 +47,31 @@ void write_resolved_config(const Config& config) {
   out << config_to_yaml(config);
 }
 
-// Sums a few doubles over all ranks.
-template <size_t N>
-void all_reduce_sum(std::array<double, N>& values) {
-  RT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(N), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+// This rank's tokens of each sequence of a micro-batch: (B*S) -> (B*S/cp), global positions kept.
+LocalBatch shard_of(const LocalBatch& full, const std::vector<Chunk>& shard) {
+  LocalBatch out;
+  out.batch = full.batch;
+  for (const Chunk& c : shard) out.seq += c.length;
+  for (int64_t b = 0; b < full.batch; ++b) {
+    std::vector<Chunk> rows = shard;
+    for (Chunk& c : rows) c.start += b * full.seq;
+    for (const Chunk& c : rows) {
+      out.tokens.insert(out.tokens.end(), full.tokens.begin() + c.start, full.tokens.begin() + c.start + c.length);
+      out.labels.insert(out.labels.end(), full.labels.begin() + c.start, full.labels.begin() + c.start + c.length);
+      out.pos.insert(out.pos.end(), full.pos.begin() + c.start, full.pos.begin() + c.start + c.length);
+      out.long_range.insert(out.long_range.end(), full.long_range.begin() + c.start,
+                            full.long_range.begin() + c.start + c.length);
+    }
+  }
+  return out;
 }
 
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
-  int rank = 0, world = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  const int64_t cp = config.parallel.cp, dp = config.parallel.dp;
-  if (cp * dp != world)
-    throw UserError("parallel.cp * parallel.dp = " + std::to_string(cp * dp) + " but the job has " +
-                    std::to_string(world) + " ranks; launch cp*dp ranks (mpirun -np " + std::to_string(cp * dp) + ")");
-  if (cp != 1 || dp != 1)
-    throw UserError("parallel.cp = " + std::to_string(cp) + ", parallel.dp = " + std::to_string(dp) +
-                    ": this build supports only one rank (parallel.cp = parallel.dp = 1) until ring attention lands");
+  Mesh mesh = mesh_make(mpi_world(), static_cast<int>(config.parallel.cp), static_cast<int>(config.parallel.dp));
+  Communicator& world = *mesh.world;
+  const int rank = world.rank();
   const bool log = options.print && rank == 0;
   omp_set_num_threads(threads_for_rank(config));
 
@@ -69,17 +79,24 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   const TrainConfig& tc = config.train;
   auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
                               static_cast<uint64_t>(tc.seed));
-  auto attention = local_attention_make(backend);
+  const Sharding sharding = sharding_parse(config.parallel.sharding);
+  std::unique_ptr<SequenceAttention> attention;
+  if (mesh.cp > 1)
+    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding);
+  else
+    attention = local_attention_make(backend);
   LlamaModel model(config.model, backend, *attention);
   model.init_weights(static_cast<uint64_t>(tc.seed));
+  parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);
   if (rank == 0) write_resolved_config(config);
   std::unique_ptr<MetricsLog> metrics;
   if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir);
 
-  Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, /*dp_rank=*/rank % dp, dp);
-  const int64_t micro = tc.micro_batch_size, n_local = micro * tc.seq_len;
-  Batch batch{micro, tc.seq_len, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
+  Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp);
+  const std::vector<Chunk> shard = shard_chunks(tc.seq_len, mesh.cp, mesh.cp_rank, sharding);
+  const int64_t micro = tc.micro_batch_size, seq_local = tc.seq_len / mesh.cp, n_local = micro * seq_local;
+  Batch batch{micro, seq_local, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32)};
   Tensor losses = backend.alloc({n_local});
   std::vector<float> host_losses(static_cast<size_t>(n_local));
@@ -87,7 +104,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   if (log) {
     std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | log %s\n",
                 model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
-                omp_get_max_threads(), world, config.log.dir.c_str());
+                omp_get_max_threads(), world.size(), config.log.dir.c_str());
     std::fflush(stdout);
   }
 
@@ -100,14 +117,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     std::vector<LocalBatch> parts;
     std::array<double, 4> sums{};  // trained labels, long-range labels, loss sum, long-range loss sum
     for (int64_t m = 0; m < loader.micro_steps(); ++m) {
-      parts.push_back(loader.get(step, m));
+      parts.push_back(shard_of(loader.get(step, m), shard));
       for (size_t i = 0; i < parts.back().labels.size(); ++i) {
         sums[0] += parts.back().labels[i] >= 0;
         sums[1] += parts.back().labels[i] >= 0 && parts.back().long_range[i];
       }
     }
     std::array<double, 2> counts{sums[0], sums[1]};
-    all_reduce_sum(counts);
+    world.all_reduce_sum(counts.data(), 2);
     const float loss_scale = counts[0] > 0 ? static_cast<float>(1.0 / counts[0]) : 0.f;
     for (const LocalBatch& part : parts) {
       backend.upload(part.tokens.data(), batch.tokens);
@@ -121,11 +138,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       }
     }
     std::array<double, 2> loss_sums{sums[2], sums[3]};
-    all_reduce_sum(loss_sums);
+    world.all_reduce_sum(loss_sums.data(), 2);
+    world.all_reduce_sum(model.params().grads());  // every rank saw other tokens: sum over cp and dp
     const double grad_norm = std::sqrt(backend.sum_squares(model.params().grads()));
     const double clip = tc.grad_clip > 0 && grad_norm > tc.grad_clip ? tc.grad_clip / (grad_norm + 1e-6) : 1.0;
     const double lr = lr_at(tc, step);
     optimizer.step(static_cast<float>(lr), static_cast<float>(clip));
+    if (config.parallel.check_every > 0 && (step + 1) % config.parallel.check_every == 0)
+      parameters_check_agree(world, model.params(), step + 1);
     const double seconds = timer.seconds();
     step_seconds.push_back(seconds);
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "attention/attention_kernels.h"
+#include "attention/cpu/flash_options.h"
 #include "attention/sequence_attention.h"
 #include "core/backend.h"
 
@@ -368,6 +369,140 @@ TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
     expect_close(name + " dk", read(tdk), dkf, dkd);
     expect_close(name + " dv", read(tdv), dvf, dvd);
   }
+}
+
+
+// ---------------------------------------------------------------- flash attention
+// The flash kernels on fresh inputs, against the double reference with the naive-fp32 tolerance, for every tile
+// GEMM (AVX-512 microkernels, portable loops, oneDNN) and tilings that put tile edges, diagonal-crossing tiles and
+// tile remainders everywhere: 64x64 (the default), 16x16 (many masked tiles) and 24x48 (24 rows: row-block
+// remainders of the microkernels; 48 keys: a 3-vector panel). Outputs are pre-filled with NaN (every entry must be
+// written); gradients accumulate (+=) into random pre-fills where the case says so. The flash results must also
+// agree with the reference kernel (attention_reference_*) within the same tolerance.
+struct FlashVariant {
+  const char* name;
+  FlashOptions opt;
+};
+
+const FlashVariant kFlashVariants[] = {
+    {"auto 64x64", {FlashGemm::kAuto, 0, 0}},
+    {"avx512 16x16", {FlashGemm::kAvx512, 16, 16}},
+    {"avx512 24x48", {FlashGemm::kAvx512, 24, 48}},
+    {"portable 64x64", {FlashGemm::kPortable, 0, 0}},
+    {"portable 24x48", {FlashGemm::kPortable, 24, 48}},
+    {"onednn 16x32", {FlashGemm::kOneDnn, 16, 32}},
+};
+
+// err(kernel vs other kernel) <= 2 * naive fp32 error + kFloor.
+void expect_agree(const std::string& what, const VecF& kernel, const VecF& other, const VecF& naive, const VecD& ref) {
+  const double ek = rel_err(kernel, as<double>(other)), en = rel_err(naive, ref);
+  EXPECT_LE(ek, 2 * en + kFloor) << what << ": flash vs reference kernel " << ek << " vs naive fp32 error " << en;
+}
+
+TEST_F(AttentionTest, FlashKernelsMatchNaiveDouble) {
+  std::printf("[  info    ] AVX-512 microkernels compiled: %s\n", flash_avx512_compiled() ? "yes" : "no");
+  const Case cases[] = {
+      {"noncausal T=37 H=2/2 D=32", 37, 37, 2, 2, 32, false, 0, 0},
+      {"causal T=130 GQA 4/2 D=64", 130, 130, 4, 2, 64, true, 0, 0},
+      {"causal T=203 GQA 3/1 D=32", 203, 203, 3, 1, 32, true, 0, 0, true},
+      {"causal T=129 H=1/1 D=128", 129, 129, 1, 1, 128, true, 0, 0},
+      {"causal T=200 GQA 4/2 D=128", 200, 200, 4, 2, 128, true, 0, 0, true},
+      {"causal Tq=37 Tk=53 q@60 k@20 GQA 4/2 D=128", 37, 53, 4, 2, 128, true, 60, 20, true},
+      {"causal Tq=40 Tk=50 q@10 k@30 (20 rows see none) D=32", 40, 50, 2, 1, 32, true, 10, 30, true},
+      {"causal Tq=150 Tk=60 q@0 k@110 (110 rows none) D=64", 150, 60, 3, 3, 64, true, 0, 110},
+      {"causal Tq=90 Tk=170 q@40 k@0 (keys past 130 unseen) D=64", 90, 170, 2, 2, 64, true, 40, 0, true},
+      {"fully masked Tq=16 Tk=24 q@0 k@100 D=32", 16, 24, 4, 2, 32, true, 0, 100, true},
+      {"no keys Tq=9 Tk=0 D=32", 9, 0, 2, 1, 32, true, 0, 0},
+      {"noncausal Tq=29 Tk=131 q@500 k@0 D=64", 29, 131, 1, 1, 64, false, 500, 0},
+      {"causal Tq=33 Tk=150 q@200 k@0 (all visible) GQA 3/1 D=32", 33, 150, 3, 1, 32, true, 200, 0},
+      {"causal Tq=130 Tk=2 GQA 4/1 D=32", 130, 2, 4, 1, 32, true, 0, 0},
+      {"causal T=77 GQA 2/1 D=24 (D not a multiple of 16)", 77, 77, 2, 1, 24, true, 0, 0, true},
+      {"causal Tq=70 Tk=90 q@30 k@0 D=40", 70, 90, 2, 2, 40, true, 30, 0},
+      {"peaked: causal T=130 D=64 inputs +-2 scale=0.5", 130, 130, 2, 2, 64, true, 0, 0, false, 2.0, 0.5f},
+      {"scores ~100 (exp overflows unless max-shifted) T=130 D=64", 130, 130, 2, 1, 64, true, 0, 0, false, 1.0, 1.0f,
+       10.0},
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const AttentionProblem p = problem_of(c);
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    VecF q = uniform(nq, -c.range, c.range), k = uniform(nk, -c.range, c.range);
+    const VecF v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    if (c.bias != 0) {
+      for (int64_t i = 0; i < nq; i += c.D) q[i] = static_cast<float>(c.bias);
+      for (int64_t i = 0; i < nk; i += c.D) k[i] = static_cast<float>(c.bias);
+    }
+    const VecD qd = as<double>(q), kd = as<double>(k), vd = as<double>(v), doutd = as<double>(dout);
+
+    // Truth (double), the naive fp32 attention (tolerances) and the reference kernel (agreement).
+    VecF of, lsef;
+    VecD od, lsed;
+    naive_forward(p, q, k, v, of, lsef);
+    naive_forward(p, qd, kd, vd, od, lsed);
+    VecD gq(nq), gk(nk), gv(nk);
+    naive_backward(p, qd, kd, vd, od, doutd, lsed, gq, gk, gv);
+    auto prefill = [&](const VecD& g) {
+      double mx = 0;
+      for (double x : g) mx = std::max(mx, std::abs(x));
+      return c.accumulate ? uniform(static_cast<int64_t>(g.size()), -mx - 1e-3, mx + 1e-3) : VecF(g.size());
+    };
+    const VecF dq0 = prefill(gq), dk0 = prefill(gk), dv0 = prefill(gv);
+    VecD dqd = as<double>(dq0), dkd = as<double>(dk0), dvd = as<double>(dv0);
+    for (size_t i = 0; i < dqd.size(); ++i) dqd[i] += gq[i];
+    for (size_t i = 0; i < dkd.size(); ++i) dkd[i] += gk[i], dvd[i] += gv[i];
+    VecF dqf = dq0, dkf = dk0, dvf = dv0;
+    naive_backward(p, q, k, v, of, dout, lsef, dqf, dkf, dvf);
+    VecF o_ref(nq), lse_ref(c.Hq * c.Tq), dq_ref = dq0, dk_ref = dk0, dv_ref = dv0;
+    attention_reference_forward(p, q.data(), k.data(), v.data(), o_ref.data(), lse_ref.data());
+    attention_reference_backward(p, q.data(), k.data(), v.data(), o_ref.data(), dout.data(), lse_ref.data(),
+                                 dq_ref.data(), dk_ref.data(), dv_ref.data());
+
+    for (const FlashVariant& fv : kFlashVariants) {
+      const std::string name = std::string(c.name) + " [" + fv.name + "]";
+      SCOPED_TRACE(fv.name);
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), delta(c.Hq * c.Tq, nan), dq = dq0, dk = dk0, dv = dv0;
+      attention_flash_forward_with(fv.opt, p, q.data(), k.data(), v.data(), o.data(), lse.data());
+      attention_delta(p, o.data(), dout.data(), delta.data());
+      attention_flash_backward_with(fv.opt, p, q.data(), k.data(), v.data(), dout.data(), lse.data(), delta.data(),
+                                    dq.data(), dk.data(), dv.data());
+      const std::string acc = c.accumulate ? " +=" : "";
+      expect_close(name + " o", o, of, od);
+      expect_close(name + " lse", lse, lsef, lsed);
+      expect_close(name + " dq" + acc, dq, dqf, dqd);
+      expect_close(name + " dk" + acc, dk, dkf, dkd);
+      expect_close(name + " dv" + acc, dv, dvf, dvd);
+      expect_agree(name + " o", o, o_ref, of, od);
+      expect_agree(name + " lse", lse, lse_ref, lsef, lsed);
+      expect_agree(name + " dq", dq, dq_ref, dqf, dqd);
+      expect_agree(name + " dk", dk, dk_ref, dkf, dkd);
+      expect_agree(name + " dv", dv, dv_ref, dvf, dvd);
+    }
+  }
+}
+
+// delta = rowsum(dout * o) per (head, row), against double.
+TEST_F(AttentionTest, FlashDeltaIsRowsumOfDoutTimesO) {
+  const Case c{"delta T=45 H=3 D=40", 45, 45, 3, 3, 40, true, 0, 0};
+  const AttentionProblem p = problem_of(c);
+  const int64_t nq = c.Tq * c.Hq * c.D;
+  const VecF o = uniform(nq, -1, 1), dout = uniform(nq, -1, 1);
+  VecF delta(c.Hq * c.Tq, std::numeric_limits<float>::quiet_NaN()), naive(delta.size());
+  VecD ref(delta.size());
+  for (int64_t h = 0; h < c.Hq; ++h)
+    for (int64_t i = 0; i < c.Tq; ++i) {
+      double s = 0;
+      float sf = 0;
+      for (int64_t d = 0; d < c.D; ++d) {
+        const int64_t e = (i * c.Hq + h) * c.D + d;
+        s += static_cast<double>(o[e]) * dout[e];
+        sf += o[e] * dout[e];
+      }
+      ref[h * c.Tq + i] = s;
+      naive[h * c.Tq + i] = sf;
+    }
+  attention_delta(p, o.data(), dout.data(), delta.data());
+  expect_close("delta", delta, naive, ref);
 }
 
 }  // namespace

@@ -19,8 +19,8 @@ struct Outcome {
   std::string output;  // stdout and stderr together
 };
 
-Outcome run(const std::string& args) {
-  const std::string cmd = std::string(RINGTRAIN_BIN) + " " + args + " 2>&1";
+Outcome run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return o;
@@ -31,6 +31,8 @@ Outcome run(const std::string& args) {
   o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
 }
+
+Outcome run(const std::string& args) { return run_command(std::string(RINGTRAIN_BIN) + " " + args); }
 
 fs::path temp_dir() {
   fs::path d = fs::temp_directory_path() / ("ringtrain_cli_" + std::to_string(getpid()));
@@ -108,22 +110,39 @@ TEST(Cli, TrainsAndWritesRunDirectory) {
   EXPECT_EQ(resolved.model.hidden_size, 128);
 }
 
-// A real mpirun launch whose rank count does not match parallel.cp * parallel.dp: every rank stops with
-// the message and exit code 2; none hangs.
+Outcome mpirun(int ranks, const std::string& args) {
+  return run_command(std::string("timeout 300 ") + MPIEXEC + " -n " + std::to_string(ranks) +
+                     " --oversubscribe --allow-run-as-root --mca btl self,vader " + RINGTRAIN_BIN + " " + args);
+}
+
+// A real mpirun launch whose rank count does not match parallel.cp * parallel.dp: the job stops with the
+// message and exit code 2; no rank hangs.
 TEST(Cli, RankCountMismatchUnderMpirun) {
-  const std::string cmd = std::string(MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " +
-                          RINGTRAIN_BIN + " train --config " + RINGTRAIN_SOURCE_DIR + "/configs/tiny.yaml --set log.dir=" +
-                          (temp_dir() / "mpi").string() + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
-  EXPECT_NE(out.find("parallel.cp * parallel.dp = 1 but the job has 2 ranks"), std::string::npos) << out;
+  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set log.dir=" +
+                            (temp_dir() / "mpi").string());
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("parallel.cp * parallel.dp = 1 * 1 = 1 but the job has 2 ranks"), std::string::npos) << o.output;
+}
+
+TEST(Cli, SequenceNotDivisibleByTwiceCpIsRefused) {
+  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                            "/configs/tiny.yaml --set parallel.cp=2 --set train.seq_len=66 --set log.dir=" +
+                            (temp_dir() / "mpi").string());
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("train.seq_len 66 is not divisible by 2*parallel.cp = 4"), std::string::npos) << o.output;
+}
+
+// Two ranks share one sequence (cp = 2): only rank 0 logs, and the run trains.
+TEST(Cli, TrainsWithContextParallelismUnderMpirun) {
+  fs::path dir = temp_dir() / "cp2";
+  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                            "/configs/tiny.yaml --set parallel.cp=2 --set train.steps=4 --set log.every=1 --set log.dir=" +
+                            dir.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  size_t lines = 0;
+  for (size_t at = o.output.find("step "); at != std::string::npos; at = o.output.find("step ", at + 1)) ++lines;
+  EXPECT_EQ(lines, 4u) << "only rank 0 prints its 4 step lines: " << o.output;
+  EXPECT_NE(o.output.find("2 ranks"), std::string::npos) << o.output;
 }
 
 }  // namespace

@@ -75,9 +75,9 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 31u);
+  ASSERT_EQ(keys.size(), 33u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
-  EXPECT_EQ(keys.back(), "parallel.dp");
+  EXPECT_EQ(keys.back(), "parallel.check_every");
   std::string help = config_help();
   for (const std::string& key : keys) EXPECT_NE(help.find(key), std::string::npos) << key;
   EXPECT_TRUE(contains(help, {"model.hidden_size", "integer", "256", "width of the residual stream"}));

@@ -1,0 +1,135 @@
+// Flash attention backward on the CPU (FlashAttention-2): threads own (kv head, key tile) pairs and their dK/dV;
+// dQ goes to per-thread buffers summed at the end.
+#include <omp.h>
+
+#include <type_traits>
+#include <vector>
+
+#include "attention/cpu/flash_options.h"
+#include "attention/cpu/flash_tiles.h"
+
+namespace rt {
+namespace flash {
+namespace {
+
+// q, dout, dq: (Tq,Hq,D); k, v, dk, dv: (Tk,Hk,D); lse, delta: (Hq,Tq). Accumulates into dq, dk, dv.
+// K: Kernels<tile GEMM, row passes>.
+template <class K>
+void backward(const AttentionProblem& p, const float* q, const float* k, const float* v, const float* dout,
+              const float* lse, const float* delta, float* dq, float* dk, float* dv, int64_t Bq, int64_t Bk) {
+  const int64_t D = p.D, ldq = p.Hq * D, ldk = p.Hk * D, group = p.Hq / p.Hk;
+  const int64_t nqt = ceil_div(p.Tq, Bq), nkt = ceil_div(p.Tk, Bk), nq = p.Tq * ldq;
+  // dQ of thread t > 0 goes to dq_part[t - 1] (Tq,Hq,D); thread 0 adds into dq itself.
+  std::vector<AlignedBuf> dq_part;
+#pragma omp parallel
+  {
+    const int tid = omp_get_thread_num();
+#pragma omp single
+    for (int t = 1; t < omp_get_num_threads(); ++t) dq_part.emplace_back(nq);
+    float* dqt = tid == 0 ? dq : dq_part[tid - 1].get();
+    if (tid > 0) std::memset(dqt, 0, static_cast<size_t>(nq) * sizeof(float));
+
+    // kt, vt (D, Bk): the key tile's K and V transposed; dka, dva (Bk, D): its dK, dV; s, dp (Bq, Bk): S -> P and
+    // dP -> dS of one query tile.
+    AlignedBuf kt(D * Bk), vt(D * Bk), dka(Bk * D), dva(Bk * D), s(Bq * Bk), dp(Bq * Bk);
+    // Key tile jt is seen by the queries from its diagonal on: low jt is the most work, so it goes first.
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t kv = 0; kv < p.Hk; ++kv)
+      for (int64_t jt = 0; jt < nkt; ++jt) {
+        const int64_t j0 = jt * Bk, bk = std::min(Bk, p.Tk - j0);
+        const int64_t i_first = p.causal ? std::max<int64_t>(0, p.k_offset + j0 - p.q_offset) : 0;
+        if (i_first >= p.Tq) continue;  // no query sees this tile
+        const float* kj = k + j0 * ldk + kv * D;
+        const float* vj = v + j0 * ldk + kv * D;
+        pack_transposed(kj, ldk, bk, D, kt.get(), Bk);
+        pack_transposed(vj, ldk, bk, D, vt.get(), Bk);
+        std::fill(dka.get(), dka.get() + bk * D, 0.f);
+        std::fill(dva.get(), dva.get() + bk * D, 0.f);
+        for (int64_t h = kv * group; h < (kv + 1) * group; ++h)
+          for (int64_t it = i_first / Bq; it < nqt; ++it) {
+            const int64_t i0 = it * Bq, bq = std::min(Bq, p.Tq - i0);
+            const int64_t diag = p.q_offset + i0 - p.k_offset - j0 + 1;
+            // Query rows [r0, r0 + rows) of the tile against keys [0, n): s = Q Kt, dp = dO Vt (rows, round16(n)),
+            // P and dS' = scale * dS, then dV (n, D) += P^T dO, dQ (rows, D) += dS' K, dK (n, D) += dS'^T Q.
+            auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
+              const float* qi = q + (i0 + r0) * ldq + h * D;
+              const float* doi = dout + (i0 + r0) * ldq + h * D;
+              K::G::run(rows, round_up(n, 16), D, qi, ldq, 1, kt.get(), Bk, false, s.get(), Bk);
+              K::G::run(rows, round_up(n, 16), D, doi, ldq, 1, vt.get(), Bk, false, dp.get(), Bk);
+              K::R::template softmax_grad<decltype(masked)::value>(rows, n, diag + r0, p.scale,
+                                                                   lse + h * p.Tq + i0 + r0, delta + h * p.Tq + i0 + r0,
+                                                                   s.get(), dp.get(), Bk);
+              K::G::run(n, D, rows, s.get(), 1, Bk, doi, ldq, true, dva.get(), D);
+              K::G::run(rows, D, n, dp.get(), Bk, 1, kj, ldk, true, dqt + (i0 + r0) * ldq + h * D, ldq);
+              K::G::run(n, D, rows, dp.get(), 1, Bk, qi, ldq, true, dka.get(), D);
+            };
+            if (visible_keys(p, i0) >= j0 + bk) {  // every row sees the whole tile
+              step(std::false_type{}, 0, bq, bk);
+              continue;
+            }
+            // Diagonal-crossing tile: row blocks, each only up to the keys its last row sees.
+            for (int64_t r0 = 0; r0 < bq; r0 += kDiagRows) {
+              const int64_t rows = std::min(kDiagRows, bq - r0), n = row_visible(diag, r0 + rows - 1, bk);
+              if (n > 0) step(std::true_type{}, r0, rows, n);
+            }
+          }
+        for (int64_t j = 0; j < bk; ++j) {
+          float* dkj = dk + (j0 + j) * ldk + kv * D;
+          float* dvj = dv + (j0 + j) * ldk + kv * D;
+          const float* dkaj = dka.get() + j * D;
+          const float* dvaj = dva.get() + j * D;
+#pragma omp simd
+          for (int64_t d = 0; d < D; ++d) {
+            dkj[d] += dkaj[d];
+            dvj[d] += dvaj[d];
+          }
+        }
+      }
+    // dq += the other threads' parts
+    if (!dq_part.empty()) {
+      constexpr int64_t kChunk = 4096;
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < ceil_div(nq, kChunk); ++c) {
+        const int64_t e0 = c * kChunk, e1 = std::min(nq, e0 + kChunk);
+        for (const AlignedBuf& part : dq_part) {
+          const float* src = part.get();
+#pragma omp simd
+          for (int64_t e = e0; e < e1; ++e) dq[e] += src[e];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace flash
+
+void attention_flash_backward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
+                                   const float* v, const float* dout, const float* lse, const float* delta, float* dq,
+                                   float* dk, float* dv) {
+  flash::check_problem(p);
+  const int64_t Bq = opt.block_q > 0 ? opt.block_q : flash::default_block(p);
+  const int64_t Bk = opt.block_k > 0 ? opt.block_k : flash::default_block(p);
+  RT_CHECK(Bk % 16 == 0, "flash attention: block_k must be a multiple of 16, got " + std::to_string(Bk));
+  if (p.Tq == 0 || p.Tk == 0) return;
+  switch (opt.gemm) {
+    case FlashGemm::kAuto:
+    case FlashGemm::kAvx512:
+      return flash::backward<flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>>(p, q, k, v, dout, lse, delta, dq,
+                                                                                       dk, dv, Bq, Bk);
+    case FlashGemm::kPortable:
+      return flash::backward<flash::Kernels<flash::TileGemmPortable, flash::RowsPortable>>(p, q, k, v, dout, lse, delta,
+                                                                                           dq, dk, dv, Bq, Bk);
+    case FlashGemm::kOneDnn:
+      return flash::backward<flash::Kernels<flash::TileGemmOneDnn, flash::RowsAvx512>>(p, q, k, v, dout, lse, delta, dq,
+                                                                                       dk, dv, Bq, Bk);
+  }
+}
+
+void attention_flash_backward(const AttentionProblem& p, const float* q, const float* k, const float* v,
+                              const float* dout, const float* lse, const float* delta, float* dq, float* dk,
+                              float* dv) {
+  attention_flash_backward_with(FlashOptions{}, p, q, k, v, dout, lse, delta, dq, dk, dv);
+}
+
+}  // namespace rt

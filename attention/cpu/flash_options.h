@@ -1,0 +1,28 @@
+// Flash attention with an explicit tile-GEMM implementation and tile sizes, for tests and benchmarks.
+#pragma once
+#include <cstdint>
+
+#include "attention/attention_kernels.h"
+
+namespace rt {
+
+// Which tile GEMM runs inside the flash kernels. kAuto is what attention_flash_* use (the fastest measured).
+enum class FlashGemm { kAuto, kAvx512, kPortable, kOneDnn };
+
+struct FlashOptions {
+  FlashGemm gemm = FlashGemm::kAuto;
+  int64_t block_q = 0;  // query rows per tile; 0: default
+  int64_t block_k = 0;  // keys per tile, a multiple of 16; 0: default
+};
+
+// True when this build has the AVX-512 microkernels (compiled with __AVX512F__); otherwise kAvx512 runs the
+// portable kernels.
+bool flash_avx512_compiled();
+
+void attention_flash_forward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
+                                  const float* v, float* o, float* lse);
+void attention_flash_backward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
+                                   const float* v, const float* dout, const float* lse, const float* delta, float* dq,
+                                   float* dk, float* dv);
+
+}  // namespace rt

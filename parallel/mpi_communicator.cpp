@@ -1,0 +1,85 @@
+// The MPI Communicator: non-blocking neighbour exchange, reductions, broadcast, split.
+#include <mpi.h>
+
+#include "core/check.h"
+#include "parallel/communicator.h"
+
+namespace rt {
+namespace {
+
+MPI_Datatype mpi_type(const Tensor& t) { return t.dtype() == DType::f32 ? MPI_FLOAT : MPI_INT32_T; }
+
+int count_of(const Tensor& t) {
+  RT_CHECK(t.numel() <= INT32_MAX, "message of " + std::to_string(t.numel()) + " elements is too large for MPI");
+  return static_cast<int>(t.numel());
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+    RT_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
+    RT_CHECK_MPI(MPI_Comm_size(comm_, &size_));
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owned_ && !finalized) MPI_Comm_free(&comm_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  CommHandle sendrecv_async(const Tensor& send, int dst, Tensor& recv, int src) override {
+    RT_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel(), "sendrecv of different shapes");
+    MPI_Request reqs[2];
+    RT_CHECK_MPI(MPI_Irecv(recv.raw(), count_of(recv), mpi_type(recv), src, kTag, comm_, &reqs[0]));
+    RT_CHECK_MPI(MPI_Isend(send.raw(), count_of(send), mpi_type(send), dst, kTag, comm_, &reqs[1]));
+    CommHandle h;
+    for (MPI_Request r : reqs) h.requests.push_back(static_cast<int64_t>(MPI_Request_c2f(r)));
+    return h;
+  }
+  void wait(CommHandle& h) override {
+    std::vector<MPI_Request> reqs;
+    for (int64_t r : h.requests) reqs.push_back(MPI_Request_f2c(static_cast<MPI_Fint>(r)));
+    RT_CHECK_MPI(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE));
+    h.requests.clear();
+  }
+  void all_reduce_sum(Tensor& t) override {
+    RT_CHECK(t.dtype() == DType::f32, "all_reduce_sum of a non-f32 tensor");
+    if (size_ == 1) return;
+    RT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t), MPI_FLOAT, MPI_SUM, comm_));
+  }
+  void all_reduce_sum(double* values, int count) override {
+    if (size_ == 1) return;
+    RT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, comm_));
+  }
+  void all_gather(const uint64_t* mine, uint64_t* all) override {
+    RT_CHECK_MPI(MPI_Allgather(mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm_));
+  }
+  void broadcast(Tensor& t, int root) override {
+    RT_CHECK_MPI(MPI_Bcast(t.raw(), count_of(t), mpi_type(t), root, comm_));
+  }
+  void barrier() override { RT_CHECK_MPI(MPI_Barrier(comm_)); }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm sub;
+    RT_CHECK_MPI(MPI_Comm_split(comm_, color, key, &sub));
+    return std::make_unique<MpiCommunicator>(sub, true);
+  }
+
+ private:
+  static constexpr int kTag = 7;
+  MPI_Comm comm_;
+  bool owned_;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> mpi_world() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  RT_CHECK(initialized, "MPI is not initialised");
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);  // errors reach RT_CHECK_MPI's message
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, false);
+}
+
+}  // namespace rt

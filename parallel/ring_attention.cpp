@@ -1,0 +1,199 @@
+// Ring attention forward and backward over the flash kernels, with the fp32 log-sigmoid merge.
+#include "parallel/ring_attention.h"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "attention/attention_kernels.h"
+#include "core/check.h"
+#include "core/timer.h"
+
+namespace rt {
+
+struct RingAttention::Pair {
+  int64_t q_row = 0, k_row = 0;  // first local row of the query chunk / of the key chunk in the held block
+  Chunk q, k;                    // their global positions
+};
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+float log_sigmoid(float x) { return x > 0 ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x)); }
+
+// Merges a block result (ob (n,H,D), lb (H,n)) into the running (o (T,H,D), lse (H,T)) at local rows
+// [row, row+n): O' = O - sigmoid(Lb - L) (O - Ob), L' = L - logsigmoid(L - Lb); the first block is copied.
+void merge_block(const float* ob, const float* lb, int64_t n, int64_t row, int64_t T, int64_t H, int64_t D, float* o,
+                 float* lse) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float b = lb[h * n + i];
+      float& l = lse[h * T + row + i];
+      if (b == kNegInf) continue;  // this block is invisible to the row
+      float* orow = o + ((row + i) * H + h) * D;
+      const float* brow = ob + (i * H + h) * D;
+      if (l == kNegInf) {
+        for (int64_t d = 0; d < D; ++d) orow[d] = brow[d];
+        l = b;
+        continue;
+      }
+      const float s = 1.0f / (1.0f + std::exp(l - b));  // sigmoid(b - l)
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) orow[d] -= s * (orow[d] - brow[d]);
+      l = l - log_sigmoid(l - b);
+    }
+  }
+}
+
+// Copies columns [row, row+n) of a (H,T) array into a contiguous (H,n) one.
+void gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t n, float* dst) {
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i = 0; i < n; ++i) dst[h * n + i] = src[h * T + row + i];
+}
+
+}  // namespace
+
+RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal)
+    : comm_(cp_group),
+      backend_(backend),
+      seq_len_(seq_len),
+      sharding_(sharding),
+      causal_(causal),
+      rank_(cp_group.rank()),
+      size_(cp_group.size()) {
+  RT_CHECK(backend.device() == Device::cpu, "ring attention over MPI runs on the CPU backend");
+}
+
+// At step s this rank holds the key/value block of rank (rank - s) mod cp. With zigzag this yields the
+// three cases of balanced ring attention: s = 0 the causal diagonal, an earlier source all queries against
+// its first half, a later source only the second query half against all of it.
+std::vector<RingAttention::Pair> RingAttention::pairs_at_step(int step) const {
+  const int src = (rank_ - step + size_) % size_;
+  const std::vector<Chunk> qc = shard_chunks(seq_len_, size_, rank_, sharding_);
+  const std::vector<Chunk> kc = shard_chunks(seq_len_, size_, src, sharding_);
+  std::vector<Pair> pairs;
+  int64_t q_row = 0;
+  for (const Chunk& q : qc) {
+    int64_t k_row = 0;
+    for (const Chunk& k : kc) {
+      const bool fully_masked = causal_ && k.start > q.start + q.length - 1;
+      if (!fully_masked) pairs.push_back({q_row, k_row, q, k});
+      k_row += k.length;
+    }
+    q_row += q.length;
+  }
+  return pairs;
+}
+
+void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) {
+  const int64_t T = q.dim(0), Hq = q.dim(1), Hk = k.dim(1), D = q.dim(2);
+  RT_CHECK(T * size_ == seq_len_ && k.dim(0) == T, "ring attention: local length " + std::to_string(T) + " x " +
+                                                        std::to_string(size_) + " ranks != seq_len " + std::to_string(seq_len_));
+  const int64_t kv_elems = T * Hk * D;
+  Tensor held = backend_.alloc({2, T, Hk, D}), next = backend_.alloc({2, T, Hk, D});  // [K | V]
+  Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
+  backend_.copy(k, held_k);
+  backend_.copy(v, held_v);
+  Tensor block_o = backend_.alloc({T, Hq, D}), block_lse = backend_.alloc({Hq, T});
+  backend_.fill(o, 0.f);
+  backend_.fill(lse, kNegInf);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  for (int s = 0; s < size_; ++s) {
+    CommHandle exchange;
+    if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+    const float* kp = held.f32();
+    const float* vp = kp + kv_elems;
+    Timer compute;
+    for (const Pair& pr : pairs_at_step(s)) {
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
+      attention_flash_forward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
+                              block_o.f32(), block_lse.f32());
+      merge_block(block_o.f32(), block_lse.f32(), pr.q.length, pr.q_row, T, Hq, D, o.f32(), lse.f32());
+    }
+    stats_.compute_s += compute.seconds();
+    if (exchange.pending()) {
+      Timer waiting;
+      comm_.wait(exchange);
+      stats_.wait_s += waiting.seconds();
+      std::swap(held, next);
+    }
+  }
+}
+
+void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                             const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const int64_t T = q.dim(0), Hq = q.dim(1), Hk = k.dim(1), D = q.dim(2);
+  const int64_t kv_elems = T * Hk * D;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  // delta = rowsum(dO * O) from the merged (global) O; lse is the merged (global) LSE.
+  Tensor delta = backend_.alloc({Hq, T});
+  AttentionProblem whole{T, T, Hq, Hk, D, false, 0, 0, scale};
+  attention_delta(whole, o.f32(), dout.f32(), delta.f32());
+  // Per query chunk, contiguous (Hq, n) copies of lse and delta for the kernel.
+  const std::vector<Chunk> my_chunks = shard_chunks(seq_len_, size_, rank_, sharding_);
+  std::vector<Tensor> lse_chunk, delta_chunk;
+  for (int64_t row = 0; const Chunk& c : my_chunks) {
+    lse_chunk.push_back(backend_.alloc({Hq, c.length}));
+    delta_chunk.push_back(backend_.alloc({Hq, c.length}));
+    gather_columns(lse.f32(), Hq, T, row, c.length, lse_chunk.back().f32());
+    gather_columns(delta.f32(), Hq, T, row, c.length, delta_chunk.back().f32());
+    row += c.length;
+  }
+  auto chunk_index = [&](int64_t q_row) {
+    size_t i = 0;
+    for (int64_t row = 0; row != q_row; row += my_chunks[i++].length) {}
+    return i;
+  };
+
+  Tensor held = backend_.alloc({2, T, Hk, D}), next = backend_.alloc({2, T, Hk, D});  // [K | V]
+  Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
+  backend_.copy(k, held_k);
+  backend_.copy(v, held_v);
+  // dK/dV of the held block: computed into grad[s%2], plus the accumulator that arrived in arrived[s%2];
+  // then sent on to rank+1. Alternating buffers keep a buffer untouched while its send is in flight.
+  Tensor grad[2] = {backend_.alloc({2, T, Hk, D}), backend_.alloc({2, T, Hk, D})};
+  Tensor arrived[2] = {backend_.alloc({2, T, Hk, D}), backend_.alloc({2, T, Hk, D})};
+  backend_.fill(dq, 0.f);
+  CommHandle grad_exchange;
+  for (int s = 0; s < size_; ++s) {
+    CommHandle exchange;
+    if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+    Tensor& g = grad[s % 2];
+    Timer compute;
+    backend_.fill(g, 0.f);
+    const float* kp = held.f32();
+    const float* vp = kp + kv_elems;
+    for (const Pair& pr : pairs_at_step(s)) {
+      const size_t c = chunk_index(pr.q_row);
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
+      attention_flash_backward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
+                               dout.f32() + pr.q_row * Hq * D, lse_chunk[c].f32(), delta_chunk[c].f32(),
+                               dq.f32() + pr.q_row * Hq * D, g.f32() + pr.k_row * Hk * D,
+                               g.f32() + kv_elems + pr.k_row * Hk * D);
+    }
+    stats_.compute_s += compute.seconds();
+    if (s > 0) {
+      Timer waiting;
+      comm_.wait(grad_exchange);  // the accumulator of this same block from rank-1's previous step
+      stats_.wait_s += waiting.seconds();
+      backend_.axpy(1.f, arrived[(s - 1) % 2], g);
+    }
+    grad_exchange = comm_.sendrecv_async(g, (rank_ + 1) % size_, arrived[s % 2], (rank_ - 1 + size_) % size_);
+    if (exchange.pending()) {
+      Timer waiting;
+      comm_.wait(exchange);
+      stats_.wait_s += waiting.seconds();
+      std::swap(held, next);
+    }
+  }
+  Timer waiting;
+  comm_.wait(grad_exchange);  // our own block's dK/dV, home after visiting every rank
+  stats_.wait_s += waiting.seconds();
+  const Tensor& home = arrived[(size_ - 1) % 2];
+  backend_.copy(home.slice(0, {T, Hk, D}), dk);
+  backend_.copy(home.slice(kv_elems, {T, Hk, D}), dv);
+}
+
+}  // namespace rt

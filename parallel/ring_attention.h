@@ -1,0 +1,43 @@
+// Ring attention: exact causal attention over a sequence sharded across the ranks of a cp group.
+#pragma once
+#include <vector>
+
+#include "attention/sequence_attention.h"
+#include "parallel/communicator.h"
+#include "parallel/sharding.h"
+
+namespace rt {
+
+// Each rank keeps its queries; key/value blocks travel around the ring (rank r sends to r+1), the next
+// block's exchange posted before computing on the held one. Partial (O, LSE) merge in fp32. Backward
+// carries dK/dV (fp32) with their block and delivers them home after cp steps; dQ stays home.
+class RingAttention final : public SequenceAttention {
+ public:
+  RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal = true);
+
+  // q (T,Hq,D), k, v (T,Hk,D): this rank's tokens (T = seq_len / cp) -> o (T,Hq,D), lse (Hq,T).
+  void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) override;
+  void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) override;
+
+  // Seconds spent computing (kernels and merges) and blocked waiting for exchanges, since construction.
+  struct Stats {
+    double compute_s = 0, wait_s = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  void stats_reset() { stats_ = {}; }
+
+ private:
+  struct Pair;  // a (query chunk, key chunk) product to compute at one step
+  std::vector<Pair> pairs_at_step(int step) const;
+
+  Communicator& comm_;
+  Backend& backend_;
+  int64_t seq_len_;
+  Sharding sharding_;
+  bool causal_;
+  int rank_, size_;
+  Stats stats_;
+};
+
+}  // namespace rt

@@ -1,0 +1,178 @@
+// Ring attention over MPI ranks equals attention over the whole sequence on one rank (run at 1-8 ranks).
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "attention/attention_kernels.h"
+#include "parallel/communicator.h"
+#include "parallel/ring_attention.h"
+
+namespace rt {
+namespace {
+
+struct Problem {
+  int64_t S, Hq, Hk, D;
+  bool causal;
+  Sharding sharding;
+};
+
+struct Grads {
+  std::vector<double> o, lse, dq, dk, dv;
+};
+
+// Double-precision attention over the whole sequence and its gradients.
+Grads reference(const Problem& pb, const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                const std::vector<float>& dout) {
+  const int64_t S = pb.S, Hq = pb.Hq, Hk = pb.Hk, D = pb.D, g = Hq / Hk;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  Grads r;
+  r.o.assign(S * Hq * D, 0);
+  r.lse.assign(Hq * S, 0);
+  r.dq.assign(S * Hq * D, 0);
+  r.dk.assign(S * Hk * D, 0);
+  r.dv.assign(S * Hk * D, 0);
+  std::vector<double> p(S), dp(S);
+  for (int64_t h = 0; h < Hq; ++h) {
+    const int64_t kh = h / g;
+    for (int64_t i = 0; i < S; ++i) {
+      const int64_t n = pb.causal ? i + 1 : S;
+      double mx = -1e300;
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d) s += double(q[(i * Hq + h) * D + d]) * k[(j * Hk + kh) * D + d];
+        p[j] = s * scale;
+        mx = std::max(mx, p[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+      for (int64_t j = 0; j < n; ++j) p[j] /= sum;
+      r.lse[h * S + i] = mx + std::log(sum);
+      double delta = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        double acc = 0;
+        for (int64_t j = 0; j < n; ++j) acc += p[j] * v[(j * Hk + kh) * D + d];
+        r.o[(i * Hq + h) * D + d] = acc;
+        delta += acc * dout[(i * Hq + h) * D + d];
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d) s += double(dout[(i * Hq + h) * D + d]) * v[(j * Hk + kh) * D + d];
+        dp[j] = p[j] * (s - delta);
+        for (int64_t d = 0; d < D; ++d) {
+          r.dv[(j * Hk + kh) * D + d] += p[j] * dout[(i * Hq + h) * D + d];
+          r.dq[(i * Hq + h) * D + d] += scale * dp[j] * k[(j * Hk + kh) * D + d];
+          r.dk[(j * Hk + kh) * D + d] += scale * dp[j] * q[(i * Hq + h) * D + d];
+        }
+      }
+    }
+  }
+  return r;
+}
+
+// Relative L2 error of `got` against `ref` over the rows (width w) listed by `rows`.
+double rel_error(const std::vector<float>& got, const std::vector<double>& ref, const std::vector<int64_t>& rows, int64_t w,
+                 bool got_is_local) {
+  double num = 0, den = 0;
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (int64_t c = 0; c < w; ++c) {
+      const double x = got[(got_is_local ? static_cast<int64_t>(r) : rows[r]) * w + c], y = ref[rows[r] * w + c];
+      num += (x - y) * (x - y);
+      den += y * y;
+    }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+void check_ring(const Problem& pb) {
+  std::unique_ptr<Communicator> world = mpi_world();
+  const int cp = world->size(), r = world->rank();
+  uint64_t seed = std::random_device{}();
+  MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " S " + std::to_string(pb.S) + " cp " + std::to_string(cp) +
+               (pb.causal ? " causal" : " full") + (pb.sharding == Sharding::zigzag ? " zigzag" : " contiguous"));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  const int64_t S = pb.S, Hq = pb.Hq, Hk = pb.Hk, D = pb.D;
+  auto randn = [&](int64_t n) { std::vector<float> x(n); for (float& e : x) e = nd(rng); return x; };
+  std::vector<float> q = randn(S * Hq * D), k = randn(S * Hk * D), v = randn(S * Hk * D), dout = randn(S * Hq * D);
+  const Grads ref = reference(pb, q, k, v, dout);
+
+  // One rank, whole sequence, flash kernels: the fp32 error budget.
+  Backend& be = cpu_backend();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  AttentionProblem whole{S, S, Hq, Hk, D, pb.causal, 0, 0, scale};
+  std::vector<float> o1(S * Hq * D), lse1(Hq * S), delta1(Hq * S), dq1(S * Hq * D, 0), dk1(S * Hk * D, 0), dv1(S * Hk * D, 0);
+  attention_flash_forward(whole, q.data(), k.data(), v.data(), o1.data(), lse1.data());
+  attention_delta(whole, o1.data(), dout.data(), delta1.data());
+  attention_flash_backward(whole, q.data(), k.data(), v.data(), dout.data(), lse1.data(), delta1.data(), dq1.data(),
+                           dk1.data(), dv1.data());
+  std::vector<int64_t> all_rows(S);
+  for (int64_t i = 0; i < S; ++i) all_rows[i] = i;
+
+  // The ring: this rank's shard.
+  const std::vector<Chunk> chunks = shard_chunks(S, cp, r, pb.sharding);
+  const int64_t T = S / cp;
+  std::vector<int64_t> rows;
+  for (const Chunk& c : chunks)
+    for (int64_t i = 0; i < c.length; ++i) rows.push_back(c.start + i);
+  auto local = [&](const std::vector<float>& x, int64_t width, std::vector<int64_t> shape) {
+    Tensor t = be.alloc(shape);
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy(x.begin() + rows[i] * width, x.begin() + (rows[i] + 1) * width, t.f32() + i * width);
+    return t;
+  };
+  Tensor ql = local(q, Hq * D, {T, Hq, D}), kl = local(k, Hk * D, {T, Hk, D}), vl = local(v, Hk * D, {T, Hk, D});
+  Tensor dol = local(dout, Hq * D, {T, Hq, D});
+  Tensor o = be.alloc({T, Hq, D}), lse = be.alloc({Hq, T}), dq = be.alloc({T, Hq, D}), dk = be.alloc({T, Hk, D}),
+         dv = be.alloc({T, Hk, D});
+  RingAttention ring(*world, be, S, pb.sharding, pb.causal);
+  ring.forward(ql, kl, vl, o, lse);
+  ring.backward(ql, kl, vl, o, lse, dol, dq, dk, dv);
+
+  auto vec = [](const Tensor& t) { return std::vector<float>(t.f32(), t.f32() + t.numel()); };
+  // lse is (H, T): compare per head row by transposing into (T, H).
+  auto transpose = [](const std::vector<float>& x, int64_t H, int64_t n) {
+    std::vector<float> y(x.size());
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < n; ++i) y[i * H + h] = x[h * n + i];
+    return y;
+  };
+  auto transpose_d = [](const std::vector<double>& x, int64_t H, int64_t n) {
+    std::vector<double> y(x.size());
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < n; ++i) y[i * H + h] = x[h * n + i];
+    return y;
+  };
+  struct Check {
+    const char* name;
+    double ring, one_rank;
+  };
+  const std::vector<double> lse_ref = transpose_d(ref.lse, Hq, S);
+  std::vector<Check> checks = {
+      {"o", rel_error(vec(o), ref.o, rows, Hq * D, true), rel_error(o1, ref.o, all_rows, Hq * D, false)},
+      {"lse", rel_error(transpose(vec(lse), Hq, T), lse_ref, rows, Hq, true),
+       rel_error(transpose(lse1, Hq, S), lse_ref, all_rows, Hq, false)},
+      {"dq", rel_error(vec(dq), ref.dq, rows, Hq * D, true), rel_error(dq1, ref.dq, all_rows, Hq * D, false)},
+      {"dk", rel_error(vec(dk), ref.dk, rows, Hk * D, true), rel_error(dk1, ref.dk, all_rows, Hk * D, false)},
+      {"dv", rel_error(vec(dv), ref.dv, rows, Hk * D, true), rel_error(dv1, ref.dv, all_rows, Hk * D, false)},
+  };
+  for (const Check& c : checks) {
+    // Budget: twice the single-rank fp32 error (the merge adds a few roundings per step), floor 1e-6.
+    EXPECT_LE(c.ring, 2 * c.one_rank + 1e-6) << c.name << " on rank " << r << ": ring " << c.ring << " one rank " << c.one_rank;
+  }
+}
+
+// Sequence lengths are multiples of 48 = lcm(2*cp) for cp in 1, 2, 3, 4, 8, times an odd factor so chunks
+// are odd-sized.
+TEST(RingAttention, CausalZigzag) { check_ring({48 * 3, 4, 4, 16, true, Sharding::zigzag}); }
+TEST(RingAttention, CausalContiguous) { check_ring({48 * 3, 4, 4, 16, true, Sharding::contiguous}); }
+TEST(RingAttention, FullZigzag) { check_ring({48 * 1, 2, 2, 32, false, Sharding::zigzag}); }
+TEST(RingAttention, FullContiguous) { check_ring({48 * 1, 2, 2, 32, false, Sharding::contiguous}); }
+TEST(RingAttention, GroupedQueryCausalZigzag) { check_ring({48 * 3, 4, 2, 16, true, Sharding::zigzag}); }
+TEST(RingAttention, MultiQueryCausalContiguous) { check_ring({48 * 1, 3, 1, 8, true, Sharding::contiguous}); }
+
+}  // namespace
+}  // namespace rt
