@@ -16,7 +16,12 @@ class SequenceAttention {
                         const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) = 0;
 };
 
+// Which kernels compute attention: flash (tiled, O(T*D) memory; the default) or the reference (one block of
+// scores at a time; kept for tests and before/after benchmarks).
+enum class AttentionKernel { flash, reference };
+
 // The whole sequence is on this process: one kernel call with the causal mask at offset 0.
-std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend);
+std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend,
+                                                        AttentionKernel kernel = AttentionKernel::flash);
 
 }  // namespace rt

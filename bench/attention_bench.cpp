@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "attention/attention_kernels.h"
+#include "attention/cpu/flash_options.h"
 #include "core/timer.h"
 
 namespace {
@@ -74,8 +75,11 @@ Buffers make_buffers(const AttentionProblem& p, uint64_t seed) {
   return b;
 }
 
+// The tile GEMM and tile size the kernels run with (--gemm, --block): the default is what the model uses.
+rt::FlashOptions g_options;
+
 void run_forward(const AttentionProblem& p, Buffers& b) {
-  rt::attention_flash_forward(p, b.q.data(), b.k.data(), b.v.data(), b.o.data(), b.lse.data());
+  rt::attention_flash_forward_with(g_options, p, b.q.data(), b.k.data(), b.v.data(), b.o.data(), b.lse.data());
 }
 
 // Forward, delta, backward into zeroed dq, dk, dv: one training step's attention.
@@ -85,7 +89,7 @@ void run_forward_backward(const AttentionProblem& p, Buffers& b) {
   std::fill(b.dq.begin(), b.dq.end(), 0.f);
   std::fill(b.dk.begin(), b.dk.end(), 0.f);
   std::fill(b.dv.begin(), b.dv.end(), 0.f);
-  rt::attention_flash_backward(p, b.q.data(), b.k.data(), b.v.data(), b.dout.data(), b.lse.data(), b.delta.data(),
+  rt::attention_flash_backward_with(g_options, p, b.q.data(), b.k.data(), b.v.data(), b.dout.data(), b.lse.data(), b.delta.data(),
                                b.dq.data(), b.dk.data(), b.dv.data());
 }
 
@@ -327,6 +331,12 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::PositiveNumber);
   app.add_option("--reps", reps, "timed runs (after one warm-up)")->check(CLI::PositiveNumber);
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used")->check(CLI::PositiveNumber);
+  std::string gemm = "auto";
+  int64_t block = 0;
+  app.add_option("--gemm", gemm, "tile GEMM: auto (the model's) | avx512 (our microkernels) | portable | onednn")
+      ->check(CLI::IsMember({"auto", "avx512", "portable", "onednn"}));
+  app.add_option("--block", block, "tile edge, query rows = keys (multiple of 16; 0 = the default)")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -338,6 +348,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   omp_set_num_threads(static_cast<int>(threads));
+  g_options.gemm = gemm == "avx512"     ? rt::FlashGemm::kAvx512
+                   : gemm == "portable" ? rt::FlashGemm::kPortable
+                   : gemm == "onednn"   ? rt::FlashGemm::kOneDnn
+                                        : rt::FlashGemm::kAuto;
+  if (block % 16 != 0) {
+    std::fprintf(stderr, "attention_bench: --block %ld is not a multiple of 16\n", block);
+    return 2;
+  }
+  g_options.block_q = g_options.block_k = block;
 
   AttentionProblem p;
   p.Tq = p.Tk = seq;
@@ -348,7 +367,8 @@ int main(int argc, char** argv) {
   p.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   const std::string shape = "T=" + std::to_string(seq) + " H=" + std::to_string(heads) + " Hkv=" +
                             std::to_string(kv_heads) + " d=" + std::to_string(head_dim) + " causal=" +
-                            std::to_string(causal) + " threads=" + std::to_string(threads);
+                            std::to_string(causal) + " threads=" + std::to_string(threads) +
+                            (gemm == "auto" ? "" : " gemm=" + gemm) + (block ? " block=" + std::to_string(block) : "");
 
   // Checks first: the timed problem on 32 rows (this run is also the warm-up), a small one on every row.
   Buffers b = make_buffers(p, 1);

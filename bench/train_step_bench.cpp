@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "attention/sequence_attention.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ringtrain training-step benchmark"};
   int64_t seq = 1024, steps = 10, threads = 2, hidden = 256, layers = 4, heads = 4, kv_heads = 0, inter = 1024;
   double peak = 441.0;
+  std::string kernel = "flash", device = "cpu";
   app.add_option("--seq", seq, "sequence length");
   app.add_option("--steps", steps, "timed steps (after one warm-up step)");
   app.add_option("--threads", threads, "OpenMP threads");
@@ -29,10 +31,18 @@ int main(int argc, char** argv) {
   app.add_option("--kv-heads", kv_heads, "key/value heads (0 = heads)");
   app.add_option("--hidden", inter, "SwiGLU width");
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used");
+  app.add_option("--attention", kernel, "attention kernels: flash | reference")->check(CLI::IsMember({"flash", "reference"}));
+  app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(static_cast<int>(threads));
 
-  rt::Backend& be = rt::cpu_backend();
+  const rt::Device dev = device == "cuda" ? rt::Device::cuda : rt::Device::cpu;
+  if (const std::string why = rt::device_unavailable_reason(dev); !why.empty()) {
+    std::printf("SKIP: %s\n", why.c_str());
+    MPI_Finalize();
+    return 2;
+  }
+  rt::Backend& be = rt::backend_for(dev);
   rt::ModelConfig mc;
   mc.hidden_size = hidden;
   mc.num_hidden_layers = layers;
@@ -40,7 +50,8 @@ int main(int argc, char** argv) {
   mc.num_key_value_heads = kv_heads ? kv_heads : heads;
   mc.intermediate_size = inter;
   rt::TrainConfig tc;
-  auto attention = rt::local_attention_make(be);
+  auto attention = rt::local_attention_make(
+      be, kernel == "reference" ? rt::AttentionKernel::reference : rt::AttentionKernel::flash);
   rt::LlamaModel model(mc, be, *attention);
   model.init_weights(1);
   rt::AdamW opt(be, model.params(), tc);
@@ -74,8 +85,8 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   const double med = times[times.size() / 2];
   const double flops = model.flops_per_step(seq, seq);
-  std::printf("ringtrain threads=%ld seq=%ld loss=%.4f->%.4f step_median=%.1fms tokens_per_s=%.0f gflops=%.1f peak=%.1f%%\n",
-              threads, seq, loss_curve.front(), loss_curve.back(), med * 1e3, seq / med, flops / med / 1e9,
+  std::printf("ringtrain device=%s attention=%s threads=%ld seq=%ld loss=%.4f->%.4f step_median=%.1fms tokens_per_s=%.0f gflops=%.1f peak=%.1f%%\n",
+              device.c_str(), kernel.c_str(), threads, seq, loss_curve.front(), loss_curve.back(), med * 1e3, seq / med, flops / med / 1e9,
               100.0 * flops / med / (peak * 1e9));
   std::printf("%s: initial loss %.4f (expected %.4f), final %.4f\n", ok ? "PASS" : "FAIL", loss_curve.front(), expected,
               loss_curve.back());

@@ -1,5 +1,6 @@
 // The Backend op table: every op the model needs, over tensors, implemented once per device.
 #pragma once
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,17 @@ namespace rt {
 struct AdamWStep {
   float lr = 0, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0, grad_scale = 1;
   int64_t step = 1;  // 1-based, for bias correction
+
+  // The per-step scalars every device uses alike: p = p * decay - step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps),
+  // with the bias corrections bc = 1 - beta^step computed in double.
+  struct Scalars {
+    float step_size, inv_sqrt_bc2, decay;
+  };
+  Scalars scalars() const {
+    const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), static_cast<double>(step)));
+    const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), static_cast<double>(step)));
+    return {lr / bc1, 1.0f / std::sqrt(bc2), 1.0f - lr * weight_decay};
+  }
 };
 
 class Backend {
@@ -78,8 +90,15 @@ class Backend {
   virtual void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
 };
 
-// The backend CMake built for `device`; the CPU one always exists.
+// The backend CMake built for `device`; the CPU one always exists. Throws rt::UserError when `device` cannot be used
+// (device_unavailable_reason). The CUDA backend runs on this process's GPU (the node-local MPI rank modulo the
+// visible GPUs) and orders all its work on one stream: results are ready when download() or sum() returns.
 Backend& backend_for(Device device);
 Backend& cpu_backend();
+// Why `device` cannot be used by this process, as a clause ("this ringtrain was built without CUDA (...)",
+// "no CUDA device is visible (...)"); empty when it can.
+std::string device_unavailable_reason(Device device);
+// How many such devices this process sees: 1 CPU; the visible GPUs (0 in a build without CUDA).
+int device_count(Device device);
 
 }  // namespace rt

@@ -18,6 +18,11 @@ struct UserError : std::runtime_error {
 [[noreturn]] void exit_user_error(const std::string& message);
 
 std::string format_mpi_error(int code);
+// Names and descriptions of CUDA runtime, cuBLAS and NCCL status codes (defined where those libraries are built:
+// core/cuda/cuda_context.cpp, parallel/nccl_communicator.cpp), for the RT_CHECK_CUDA family below.
+std::string format_cuda_error(int code);
+std::string format_cublas_error(int code);
+std::string format_nccl_error(int code);
 
 }  // namespace rt
 
@@ -32,6 +37,16 @@ std::string format_mpi_error(int code);
     int rt_mpi_rc_ = (expr);                                                                  \
     if (rt_mpi_rc_ != 0) ::rt::fatal(std::string(#expr " failed: ") + ::rt::format_mpi_error(rt_mpi_rc_), __FILE__, __LINE__); \
   } while (0)
+
+// The GPU libraries' calls: every status but 0 (cudaSuccess, CUBLAS_STATUS_SUCCESS, ncclSuccess) is fatal.
+#define RT_CHECK_GPU_LIB_(expr, format)                                                                  \
+  do {                                                                                                   \
+    const int rt_gpu_rc_ = static_cast<int>(expr);                                                       \
+    if (rt_gpu_rc_ != 0) ::rt::fatal(std::string(#expr " failed: ") + format(rt_gpu_rc_), __FILE__, __LINE__); \
+  } while (0)
+#define RT_CHECK_CUDA(expr) RT_CHECK_GPU_LIB_(expr, ::rt::format_cuda_error)
+#define RT_CHECK_CUBLAS(expr) RT_CHECK_GPU_LIB_(expr, ::rt::format_cublas_error)
+#define RT_CHECK_NCCL(expr) RT_CHECK_GPU_LIB_(expr, ::rt::format_nccl_error)
 
 // A user mistake: throw rt::UserError with the message.
 #define RT_USER_CHECK(cond, msg)                  \

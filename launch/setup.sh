@@ -5,7 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(cmake ninja-build g++ pkg-config openmpi-bin libopenmpi-dev libyaml-cpp-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libxxhash-dev)
+          libbenchmark-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libprotobuf-dev protobuf-compiler
+          python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

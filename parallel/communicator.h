@@ -1,4 +1,4 @@
-// Communicator: the collective and neighbour operations ring attention and the trainer need (MPI; NCCL later).
+// Communicator: the collective and neighbour operations ring attention and the trainer need (MPI; NCCL).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -34,5 +34,14 @@ class Communicator {
 
 // MPI_COMM_WORLD (MPI must be initialised).
 std::unique_ptr<Communicator> mpi_world();
+
+// The GPU world over MPI_COMM_WORLD's ranks (parallel/nccl_communicator.cpp; parallel/no_nccl.cpp where the build has
+// no NCCL, which throws rt::UserError). Collective: every rank calls it. Each rank takes GPU (node-local rank modulo
+// the node's GPUs); rank 0's ncclUniqueId reaches the others by MPI_Bcast. GPU tensors travel over NCCL on a
+// communication stream that waits for the compute stream's earlier work (events), and wait() makes the compute
+// stream wait for the transfer without blocking the host; host values and CPU tensors go over MPI. A watchdog thread
+// aborts the NCCL communicator and ends the job with the operation's name when one has not completed `timeout_s`
+// seconds after it was issued, or when NCCL reports an asynchronous error.
+std::unique_ptr<Communicator> nccl_world(double timeout_s = 300);
 
 }  // namespace rt

@@ -1,11 +1,11 @@
-// Ring attention forward and backward over the flash kernels, with the fp32 log-sigmoid merge.
+// Ring attention forward and backward over the device's flash kernels, with the fp32 log-sigmoid merge.
 #include "parallel/ring_attention.h"
 
 #include <cmath>
 #include <limits>
 #include <utility>
 
-#include "attention/attention_kernels.h"
+#include "attention/attention_ops.h"
 #include "core/check.h"
 #include "core/timer.h"
 
@@ -20,39 +20,6 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-float log_sigmoid(float x) { return x > 0 ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x)); }
-
-// Merges a block result (ob (n,H,D), lb (H,n)) into the running (o (T,H,D), lse (H,T)) at local rows
-// [row, row+n): O' = O - sigmoid(Lb - L) (O - Ob), L' = L - logsigmoid(L - Lb); the first block is copied.
-void merge_block(const float* ob, const float* lb, int64_t n, int64_t row, int64_t T, int64_t H, int64_t D, float* o,
-                 float* lse) {
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float b = lb[h * n + i];
-      float& l = lse[h * T + row + i];
-      if (b == kNegInf) continue;  // this block is invisible to the row
-      float* orow = o + ((row + i) * H + h) * D;
-      const float* brow = ob + (i * H + h) * D;
-      if (l == kNegInf) {
-        for (int64_t d = 0; d < D; ++d) orow[d] = brow[d];
-        l = b;
-        continue;
-      }
-      const float s = 1.0f / (1.0f + std::exp(l - b));  // sigmoid(b - l)
-#pragma omp simd
-      for (int64_t d = 0; d < D; ++d) orow[d] -= s * (orow[d] - brow[d]);
-      l = l - log_sigmoid(l - b);
-    }
-  }
-}
-
-// Copies columns [row, row+n) of a (H,T) array into a contiguous (H,n) one.
-void gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t n, float* dst) {
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t i = 0; i < n; ++i) dst[h * n + i] = src[h * T + row + i];
-}
-
 }  // namespace
 
 RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal)
@@ -62,9 +29,8 @@ RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t s
       sharding_(sharding),
       causal_(causal),
       rank_(cp_group.rank()),
-      size_(cp_group.size()) {
-  RT_CHECK(backend.device() == Device::cpu, "ring attention over MPI runs on the CPU backend");
-}
+      size_(cp_group.size()),
+      ops_(attention_ops_for(backend.device())) {}
 
 // At step s this rank holds the key/value block of rank (rank - s) mod cp. With zigzag this yields the
 // three cases of balanced ring attention: s = 0 the causal diagonal, an earlier source all queries against
@@ -108,9 +74,9 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
     Timer compute;
     for (const Pair& pr : pairs_at_step(s)) {
       AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
-      attention_flash_forward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
-                              block_o.f32(), block_lse.f32());
-      merge_block(block_o.f32(), block_lse.f32(), pr.q.length, pr.q_row, T, Hq, D, o.f32(), lse.f32());
+      ops_.forward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D, block_o.f32(),
+                   block_lse.f32());
+      ops_.merge(block_o.f32(), block_lse.f32(), pr.q.length, pr.q_row, T, Hq, D, o.f32(), lse.f32());
     }
     stats_.compute_s += compute.seconds();
     if (exchange.pending()) {
@@ -130,15 +96,15 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
   // delta = rowsum(dO * O) from the merged (global) O; lse is the merged (global) LSE.
   Tensor delta = backend_.alloc({Hq, T});
   AttentionProblem whole{T, T, Hq, Hk, D, false, 0, 0, scale};
-  attention_delta(whole, o.f32(), dout.f32(), delta.f32());
+  ops_.delta(whole, o.f32(), dout.f32(), delta.f32());
   // Per query chunk, contiguous (Hq, n) copies of lse and delta for the kernel.
   const std::vector<Chunk> my_chunks = shard_chunks(seq_len_, size_, rank_, sharding_);
   std::vector<Tensor> lse_chunk, delta_chunk;
   for (int64_t row = 0; const Chunk& c : my_chunks) {
     lse_chunk.push_back(backend_.alloc({Hq, c.length}));
     delta_chunk.push_back(backend_.alloc({Hq, c.length}));
-    gather_columns(lse.f32(), Hq, T, row, c.length, lse_chunk.back().f32());
-    gather_columns(delta.f32(), Hq, T, row, c.length, delta_chunk.back().f32());
+    ops_.gather_columns(lse.f32(), Hq, T, row, c.length, lse_chunk.back().f32());
+    ops_.gather_columns(delta.f32(), Hq, T, row, c.length, delta_chunk.back().f32());
     row += c.length;
   }
   auto chunk_index = [&](int64_t q_row) {
@@ -168,10 +134,9 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     for (const Pair& pr : pairs_at_step(s)) {
       const size_t c = chunk_index(pr.q_row);
       AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
-      attention_flash_backward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
-                               dout.f32() + pr.q_row * Hq * D, lse_chunk[c].f32(), delta_chunk[c].f32(),
-                               dq.f32() + pr.q_row * Hq * D, g.f32() + pr.k_row * Hk * D,
-                               g.f32() + kv_elems + pr.k_row * Hk * D);
+      ops_.backward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
+                    dout.f32() + pr.q_row * Hq * D, lse_chunk[c].f32(), delta_chunk[c].f32(),
+                    dq.f32() + pr.q_row * Hq * D, g.f32() + pr.k_row * Hk * D, g.f32() + kv_elems + pr.k_row * Hk * D);
     }
     stats_.compute_s += compute.seconds();
     if (s > 0) {

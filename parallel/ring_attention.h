@@ -8,9 +8,13 @@
 
 namespace rt {
 
+struct AttentionOps;
+
 // Each rank keeps its queries; key/value blocks travel around the ring (rank r sends to r+1), the next
 // block's exchange posted before computing on the held one. Partial (O, LSE) merge in fp32. Backward
-// carries dK/dV (fp32) with their block and delivers them home after cp steps; dQ stays home.
+// carries dK/dV (fp32) with their block and delivers them home after cp steps; dQ stays home. Runs on the backend's
+// device with its attention kernels (attention_ops_for): CPU tensors over MPI, CUDA tensors over NCCL. On the GPU
+// the work is queued on the compute stream, so stats() counts the time to queue it, not to run it.
 class RingAttention final : public SequenceAttention {
  public:
   RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal = true);
@@ -37,6 +41,7 @@ class RingAttention final : public SequenceAttention {
   Sharding sharding_;
   bool causal_;
   int rank_, size_;
+  const AttentionOps& ops_;
   Stats stats_;
 };
 

@@ -313,6 +313,12 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   require(t.eps > 0, "train.eps", t.eps, "> 0");
   require(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, ">= 0 (0 disables clipping)");
   require(t.threads >= 0, "train.threads", t.threads, ">= 0 (0 = automatic)");
+  if (t.device != "cpu" && t.device != "cuda")
+    fail("train.device", "train.device '" + t.device + "' is not known; valid: cpu, cuda");
+  if (t.device == "cuda" && m.head_dim() > 128)
+    fail("model.hidden_size", "head_dim = model.hidden_size / model.num_attention_heads = " +
+                                  std::to_string(m.head_dim()) +
+                                  " is above 128, the largest the CUDA flash-attention kernels support");
 
   const std::vector<std::string> tasks = {"copy", "recall", "text", "shards"};
   if (std::find(tasks.begin(), tasks.end(), c.data.task) == tasks.end())
@@ -329,6 +335,9 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   require(p.cp >= 1, "parallel.cp", p.cp, "at least 1");
   require(p.dp >= 1, "parallel.dp", p.dp, "at least 1");
   require(p.check_every >= 0, "parallel.check_every", p.check_every, "0 or more");
+  require(p.comm_timeout_s > 0, "parallel.comm_timeout_s", p.comm_timeout_s, "> 0 seconds");
+  require(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "0 (only at the end) or more");
+  require(c.checkpoint.keep >= 0, "checkpoint.keep", c.checkpoint.keep, "0 (keep all) or more");
   if (p.sharding != "zigzag" && p.sharding != "contiguous")
     fail("parallel.sharding", "parallel.sharding '" + p.sharding + "' is not known; valid: zigzag, contiguous");
   if (t.batch_size % (t.micro_batch_size * p.dp) != 0)

@@ -38,6 +38,7 @@ struct TrainConfig {
   double grad_clip = 1.0;        // max global gradient norm; 0 disables clipping
   int64_t seed = 1234;
   int64_t threads = 0;           // OpenMP threads per rank; 0 = all cores / ranks on the node
+  std::string device = "cpu";    // cpu | cuda (one GPU per rank: the node-local rank's)
   bool operator==(const TrainConfig&) const = default;
 };
 
@@ -59,7 +60,15 @@ struct ParallelConfig {
   int64_t dp = 1;                // data-parallel replicas
   std::string sharding = "zigzag";  // zigzag | contiguous
   int64_t check_every = 100;     // compare parameters across ranks every N steps (0 = only at start)
+  double comm_timeout_s = 300;   // train.device=cuda: end the job when an NCCL operation hangs this long
   bool operator==(const ParallelConfig&) const = default;
+};
+
+struct CheckpointConfig {
+  std::string dir;               // "" = <log.dir>/checkpoints
+  int64_t every = 100;           // save every N steps; 0 = only at the end (and on SIGTERM / SIGINT)
+  int64_t keep = 3;              // newest checkpoints kept; 0 = all
+  bool operator==(const CheckpointConfig&) const = default;
 };
 
 struct Config {
@@ -68,6 +77,7 @@ struct Config {
   DataConfig data;
   LogConfig log;
   ParallelConfig parallel;
+  CheckpointConfig checkpoint;
   bool operator==(const Config&) const = default;
 };
 

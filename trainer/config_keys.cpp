@@ -33,6 +33,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(train, grad_clip, "max global gradient norm; 0 disables clipping"),
       RT_KEY(train, seed, "seed for weight initialisation and data"),
       RT_KEY(train, threads, "OpenMP threads per rank; 0 = the node's cores divided among its ranks"),
+      RT_KEY(train, device, "cpu | cuda (each rank on one GPU of its node, by node-local rank; docs/gpu.md)"),
       RT_KEY(data, task, "copy | recall | text | shards"),
       RT_KEY(data, path, "text file (task text) or token shard file / glob (task shards)"),
       RT_KEY(log, dir, "run directory: resolved config, metrics.jsonl, checkpoints"),
@@ -42,6 +43,10 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(parallel, dp, "data-parallel replicas; cp * dp must equal the number of ranks"),
       RT_KEY(parallel, sharding, "how a sequence is cut across the cp ranks: zigzag (balanced causal work) | contiguous"),
       RT_KEY(parallel, check_every, "check that every rank holds the same parameters every N steps (0 = only at start)"),
+      RT_KEY(parallel, comm_timeout_s, "train.device=cuda: seconds an NCCL operation may take before the job is ended"),
+      RT_KEY(checkpoint, dir, "where checkpoints go; \"\" = <log.dir>/checkpoints (on a file system every rank sees)"),
+      RT_KEY(checkpoint, every, "save a checkpoint every N steps; 0 = only at the end (and on SIGTERM / SIGINT)"),
+      RT_KEY(checkpoint, keep, "newest checkpoints to keep; older ones are deleted after a new one is complete (0 = all)"),
   };
   return table;
 }

@@ -1,4 +1,4 @@
-// The ringtrain command-line program: `ringtrain train --config FILE [--set section.key=value ...]`.
+// The ringtrain command-line program: `ringtrain train --config FILE [--set k=v ...] [--resume [PATH]]`, `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "trainer/config.h"
 #include "trainer/train_loop.h"
@@ -23,7 +24,17 @@ int run(int argc, char** argv) {
   train->add_option("--config", config_path, "YAML config file (keys below); defaults are used where it is silent")
       ->check(CLI::ExistingFile);
   train->add_option("--set", overrides, "Override one key: section.key=value (repeatable)")->take_all();
+  std::string resume_path;
+  CLI::Option* resume = train->add_option("--resume", resume_path,
+                                          "Continue from a checkpoint: PATH (a checkpoint, or a directory of them), or "
+                                          "without PATH the latest in checkpoint.dir that verifies")
+                            ->expected(0, 1)
+                            ->type_name("[PATH]");
   train->footer(rt::config_help());
+
+  CLI::App* inspect = app.add_subcommand("inspect", "Print a checkpoint's manifest and verify every checksum");
+  std::string inspect_path;
+  inspect->add_option("PATH", inspect_path, "A checkpoint directory, or a directory of them (its latest)")->required();
 
   try {
     app.parse(argc, argv);
@@ -35,11 +46,17 @@ int run(int argc, char** argv) {
     throw rt::UserError(std::string(e.what()) + " (see ringtrain --help)");
   }
 
+  if (*inspect) {
+    rt::checkpoint_inspect(inspect_path, stdout);
+    return 0;
+  }
   rt::ConfigSources sources;
   rt::Config config = config_path.empty() ? rt::Config{} : rt::config_load(config_path, &sources);
   for (const std::string& s : overrides) rt::config_set(config, s, &sources);
   rt::config_validate(config, sources);
-  rt::train_run(config);
+  rt::TrainOptions options;
+  if (resume->count() > 0) options.resume = resume_path;
+  rt::train_run(config, options);
   return 0;
 }
 

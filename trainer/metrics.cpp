@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -43,13 +44,25 @@ std::string metrics_json(const StepMetrics& m) {
   j["ms_per_step"] = m.ms_per_step;
   j["peak_fraction"] = m.peak_fraction;
   j["memory_gib"] = m.memory_gib;
+  if (m.checkpoint_ms) j["checkpoint_ms"] = *m.checkpoint_ms;
   return j.dump();
 }
 
-MetricsLog::MetricsLog(const std::string& dir) {
+MetricsLog::MetricsLog(const std::string& dir, int64_t resumed_from) {
   const std::string path = dir + "/metrics.jsonl";
+  std::string kept;
+  if (resumed_from > 0) {
+    std::ifstream old(path);
+    for (std::string line; std::getline(old, line);) {
+      const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+      if (!record.is_discarded() && record.contains("step") && record["step"].is_number_integer() &&
+          record["step"].get<int64_t>() <= resumed_from)
+        kept += line + "\n";
+    }
+  }
   file_ = std::fopen(path.c_str(), "w");
   if (!file_) throw UserError("cannot write '" + path + "': " + std::strerror(errno) + "; set log.dir to a writable directory");
+  std::fputs(kept.c_str(), file_);
 }
 
 MetricsLog::~MetricsLog() {

@@ -16,6 +16,7 @@ struct StepMetrics {
   double peak_fraction = 0;             // achieved FLOP/s over the machine's fp32 peak
   double memory_gib = 0;                // resident memory of rank 0
   double eta_s = 0;
+  std::optional<double> checkpoint_ms;  // training paused this long to save a checkpoint after the step
 };
 
 // "step 120/2000 | loss 1.2340 | long 0.5120 | lr 3.0e-04 | grad 0.81 | 1843 tok/s | 412 ms | 41% peak | 2.1 GiB | eta 3m12s"
@@ -23,10 +24,11 @@ std::string metrics_line(const StepMetrics& m);
 // One JSON object, no newline: {"step":..,"loss":..,"lr":..,"grad_norm":..,"tokens_per_s":..,...}
 std::string metrics_json(const StepMetrics& m);
 
-// Appends JSON lines to <dir>/metrics.jsonl (truncated when opened fresh).
+// Appends JSON lines to <dir>/metrics.jsonl. Opened fresh it truncates the file; resuming after step
+// `resumed_from` > 0 it keeps the records of steps up to that one and drops later ones (they are redone).
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::string& dir);
+  explicit MetricsLog(const std::string& dir, int64_t resumed_from = 0);
   ~MetricsLog();
   void append(const StepMetrics& m);
 

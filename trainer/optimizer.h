@@ -12,6 +12,7 @@ class AdamW {
   // One update with learning rate lr; the gradients are multiplied by grad_scale (clipping) first.
   void step(float lr, float grad_scale);
   int64_t steps_done() const { return step_; }
+  void set_steps_done(int64_t steps) { step_ = steps; }  // when resuming from a checkpoint
   Tensor& first_moment() { return m_; }   // (count)
   Tensor& second_moment() { return v_; }  // (count)
 

@@ -20,6 +20,8 @@
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
 #include "trainer/parameter_check.h"
+#include "trainer/stop_signal.h"
+#include "trainer/train_checkpoint.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
 #include "parallel/sharding.h"
@@ -66,16 +68,34 @@ LocalBatch shard_of(const LocalBatch& full, const std::vector<Chunk>& shard) {
   return out;
 }
 
+// The device train.device names; one this build or machine lacks is the user's mistake (exit 2, with the reason).
+Device device_of(const TrainConfig& tc) {
+  const Device device = tc.device == "cuda" ? Device::cuda : Device::cpu;
+  const std::string why = device_unavailable_reason(device);
+  if (!why.empty()) throw UserError("train.device is " + tc.device + " but " + why + "; use train.device=cpu");
+  return device;
+}
+
+// The world communicator: GPUs of several ranks talk over NCCL (docs/gpu.md), everything else over MPI.
+std::unique_ptr<Communicator> world_make(Device device, double timeout_s) {
+  int ranks = 1;
+  RT_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &ranks));
+  return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world();
+}
+
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
-  Mesh mesh = mesh_make(mpi_world(), static_cast<int>(config.parallel.cp), static_cast<int>(config.parallel.dp));
+  StopSignals stop_signals;  // first, before any OpenMP thread exists (see trainer/stop_signal.h)
+  const Device device = device_of(config.train);
+  Mesh mesh = mesh_make(world_make(device, config.parallel.comm_timeout_s), static_cast<int>(config.parallel.cp),
+                        static_cast<int>(config.parallel.dp));
   Communicator& world = *mesh.world;
   const int rank = world.rank();
   const bool log = options.print && rank == 0;
   omp_set_num_threads(threads_for_rank(config));
 
-  Backend& backend = cpu_backend();
+  Backend& backend = backend_for(device);
   const TrainConfig& tc = config.train;
   auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
                               static_cast<uint64_t>(tc.seed));
@@ -89,9 +109,11 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);
+  TrainCheckpoints checkpoints(config, mesh, backend, model, optimizer, options.print);
+  const int64_t first_step = options.resume ? checkpoints.resume(*options.resume) : 0;
   if (rank == 0) write_resolved_config(config);
   std::unique_ptr<MetricsLog> metrics;
-  if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir);
+  if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir, first_step);
 
   Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp);
   const std::vector<Chunk> shard = shard_chunks(tc.seq_len, mesh.cp, mesh.cp_rank, sharding);
@@ -109,9 +131,10 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   }
 
   TrainResult result;
+  result.first_step = first_step;
   std::vector<double> step_seconds;
   Timer total;
-  for (int64_t step = 0; step < tc.steps; ++step) {
+  for (int64_t step = first_step; step < tc.steps; ++step) {
     Timer timer;
     backend.fill(model.params().grads(), 0.f);
     std::vector<LocalBatch> parts;
@@ -156,7 +179,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     result.long_losses.push_back(long_loss);
     if (!std::isfinite(loss)) throw UserError("the loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower train.lr");
     const bool last = step + 1 == tc.steps;
-    if (rank == 0 && ((step + 1) % config.log.every == 0 || last)) {
+    const StepCheckpoint saved = checkpoints.after_step(step + 1, last);  // when due, or on SIGTERM / SIGINT
+    if (rank == 0 && ((step + 1) % config.log.every == 0 || last || saved.written)) {
       StepMetrics m;
       m.step = step + 1;
       m.steps = tc.steps;
@@ -168,13 +192,17 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       m.ms_per_step = 1e3 * seconds;
       m.peak_fraction = flops_per_step / seconds / (config.log.peak_gflops * 1e9);
       m.memory_gib = static_cast<double>(memory_resident_bytes()) / (1u << 30);
-      m.eta_s = total.seconds() / static_cast<double>(step + 1) * static_cast<double>(tc.steps - step - 1);
+      m.eta_s = total.seconds() / static_cast<double>(step + 1 - first_step) * static_cast<double>(tc.steps - step - 1);
+      if (saved.written) m.checkpoint_ms = 1e3 * saved.saved.seconds;
       metrics->append(m);
       if (log) {
         std::printf("%s\n", metrics_line(m).c_str());
         std::fflush(stdout);
       }
     }
+    checkpoints.report(saved, step + 1);
+    result.stopped = saved.stop;
+    if (saved.stop) break;
   }
   if (step_seconds.size() > 1) {
     std::vector<double> s(step_seconds.begin() + 1, step_seconds.end());

@@ -1,6 +1,7 @@
 // The training loop: data, model, optimizer, logging, for one process or (later) a mesh of MPI ranks.
 #pragma once
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "trainer/config.h"
@@ -8,13 +9,16 @@
 namespace rt {
 
 struct TrainResult {
-  std::vector<double> losses;                      // per step
-  std::vector<std::optional<double>> long_losses;  // per step, where the task has long-range tokens
+  int64_t first_step = 0;                          // steps done before this run (from the resumed checkpoint)
+  std::vector<double> losses;                      // per step run, steps first_step+1, first_step+2, ...
+  std::vector<std::optional<double>> long_losses;  // per step run, where the task has long-range tokens
   double tokens_per_s = 0;                         // median over the steps after the first
+  bool stopped = false;                            // ended early by SIGTERM / SIGINT, after saving a checkpoint
 };
 
 struct TrainOptions {
-  bool print = true;  // rank 0 prints the log lines
+  bool print = true;                  // rank 0 prints the log lines
+  std::optional<std::string> resume = std::nullopt;  // resume from a checkpoint: its path, or "" for the latest in checkpoint.dir
 };
 
 // Runs config.train.steps optimizer steps. MPI must be initialised. Throws rt::UserError for bad input.

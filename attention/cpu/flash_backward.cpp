@@ -19,21 +19,32 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
               const float* lse, const float* delta, float* dq, float* dk, float* dv, int64_t Bq, int64_t Bk) {
   const int64_t D = p.D, ldq = p.Hq * D, ldk = p.Hk * D, group = p.Hq / p.Hk;
   const int64_t nqt = ceil_div(p.Tq, Bq), nkt = ceil_div(p.Tk, Bk), nq = p.Tq * ldq;
-  // dQ of thread t > 0 goes to dq_part[t - 1] (Tq,Hq,D); thread 0 adds into dq itself.
+  // Head-major copies qh, doh (Hq, Tq, D) of q and dout: in the (Tq,Hq,D) layout a head's rows are Hq*D apart, a
+  // power-of-two stride whose rows share a few L1 sets and evict each other inside the tile GEMMs.
+  AlignedBuf qh(nq), doh(nq);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t h = 0; h < p.Hq; ++h)
+    for (int64_t it = 0; it < nqt; ++it) {
+      const int64_t i0 = it * Bq, bq = std::min(Bq, p.Tq - i0);
+      pack_rows(q + i0 * ldq + h * D, ldq, bq, D, qh.get() + (h * p.Tq + i0) * D);
+      pack_rows(dout + i0 * ldq + h * D, ldq, bq, D, doh.get() + (h * p.Tq + i0) * D);
+    }
+  // dQ of thread t goes to dq_part[t], head-major (Hq,Tq,D), summed into dq in thread order at the end.
   std::vector<AlignedBuf> dq_part;
 #pragma omp parallel
   {
     const int tid = omp_get_thread_num();
 #pragma omp single
-    for (int t = 1; t < omp_get_num_threads(); ++t) dq_part.emplace_back(nq);
-    float* dqt = tid == 0 ? dq : dq_part[tid - 1].get();
-    if (tid > 0) std::memset(dqt, 0, static_cast<size_t>(nq) * sizeof(float));
+    for (int t = 0; t < omp_get_num_threads(); ++t) dq_part.emplace_back(nq);
+    float* dqt = dq_part[tid].get();
+    std::memset(dqt, 0, static_cast<size_t>(nq) * sizeof(float));
 
-    // kt, vt (D, Bk): the key tile's K and V transposed; dka, dva (Bk, D): its dK, dV; s, dp (Bq, Bk): S -> P and
-    // dP -> dS of one query tile.
-    AlignedBuf kt(D * Bk), vt(D * Bk), dka(Bk * D), dva(Bk * D), s(Bq * Bk), dp(Bq * Bk);
-    // Key tile jt is seen by the queries from its diagonal on: low jt is the most work, so it goes first.
-#pragma omp for collapse(2) schedule(dynamic)
+    // kt, vt (D, Bk): the key tile's K and V transposed; kc (Bk, D): its K rows contiguous; dka, dva (Bk, D): its
+    // dK, dV; s, dp (Bq, Bk): S -> P and dP -> dS of one query tile.
+    AlignedBuf kt(D * Bk), vt(D * Bk), kc(Bk * D), dka(Bk * D), dva(Bk * D), s(Bq * Bk), dp(Bq * Bk);
+    // Round-robin (static, 1): a fixed tile -> thread map makes each thread's dQ sum, hence dq, bit-reproducible
+    // (dynamic scheduling would not be); neighbouring key tiles cost about the same, so the load stays balanced.
+#pragma omp for collapse(2) schedule(static, 1)
     for (int64_t kv = 0; kv < p.Hk; ++kv)
       for (int64_t jt = 0; jt < nkt; ++jt) {
         const int64_t j0 = jt * Bk, bk = std::min(Bk, p.Tk - j0);
@@ -43,6 +54,7 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
         const float* vj = v + j0 * ldk + kv * D;
         pack_transposed(kj, ldk, bk, D, kt.get(), Bk);
         pack_transposed(vj, ldk, bk, D, vt.get(), Bk);
+        pack_rows(kj, ldk, bk, D, kc.get());
         std::fill(dka.get(), dka.get() + bk * D, 0.f);
         std::fill(dva.get(), dva.get() + bk * D, 0.f);
         for (int64_t h = kv * group; h < (kv + 1) * group; ++h)
@@ -52,16 +64,17 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
             // Query rows [r0, r0 + rows) of the tile against keys [0, n): s = Q Kt, dp = dO Vt (rows, round16(n)),
             // P and dS' = scale * dS, then dV (n, D) += P^T dO, dQ (rows, D) += dS' K, dK (n, D) += dS'^T Q.
             auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
-              const float* qi = q + (i0 + r0) * ldq + h * D;
-              const float* doi = dout + (i0 + r0) * ldq + h * D;
-              K::G::run(rows, round_up(n, 16), D, qi, ldq, 1, kt.get(), Bk, false, s.get(), Bk);
-              K::G::run(rows, round_up(n, 16), D, doi, ldq, 1, vt.get(), Bk, false, dp.get(), Bk);
+              const int64_t row = h * p.Tq + i0 + r0;  // first row in the head-major (Hq, Tq, D) arrays
+              const float* qi = qh.get() + row * D;
+              const float* doi = doh.get() + row * D;
+              K::G::run(rows, round_up(n, 16), D, qi, D, 1, kt.get(), Bk, false, s.get(), Bk);
+              K::G::run(rows, round_up(n, 16), D, doi, D, 1, vt.get(), Bk, false, dp.get(), Bk);
               K::R::template softmax_grad<decltype(masked)::value>(rows, n, diag + r0, p.scale,
                                                                    lse + h * p.Tq + i0 + r0, delta + h * p.Tq + i0 + r0,
                                                                    s.get(), dp.get(), Bk);
-              K::G::run(n, D, rows, s.get(), 1, Bk, doi, ldq, true, dva.get(), D);
-              K::G::run(rows, D, n, dp.get(), Bk, 1, kj, ldk, true, dqt + (i0 + r0) * ldq + h * D, ldq);
-              K::G::run(n, D, rows, dp.get(), 1, Bk, qi, ldq, true, dka.get(), D);
+              K::G::run(n, D, rows, s.get(), 1, Bk, doi, D, true, dva.get(), D);
+              K::G::run(rows, D, n, dp.get(), Bk, 1, kc.get(), D, true, dqt + row * D, D);
+              K::G::run(n, D, rows, dp.get(), 1, Bk, qi, D, true, dka.get(), D);
             };
             if (visible_keys(p, i0) >= j0 + bk) {  // every row sees the whole tile
               step(std::false_type{}, 0, bq, bk);
@@ -85,19 +98,17 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
           }
         }
       }
-    // dq += the other threads' parts
-    if (!dq_part.empty()) {
-      constexpr int64_t kChunk = 4096;
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < ceil_div(nq, kChunk); ++c) {
-        const int64_t e0 = c * kChunk, e1 = std::min(nq, e0 + kChunk);
+    // dq (Tq,Hq,D) += the threads' head-major parts, in thread order
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t i = 0; i < p.Tq; ++i)
+      for (int64_t h = 0; h < p.Hq; ++h) {
+        float* dqi = dq + i * ldq + h * D;
         for (const AlignedBuf& part : dq_part) {
-          const float* src = part.get();
+          const float* src = part.get() + (h * p.Tq + i) * D;
 #pragma omp simd
-          for (int64_t e = e0; e < e1; ++e) dq[e] += src[e];
+          for (int64_t d = 0; d < D; ++d) dqi[d] += src[d];
         }
       }
-    }
   }
 }
 

@@ -17,13 +17,16 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
              int64_t Bq, int64_t Bk) {
   const int64_t D = p.D, ldq = p.Hq * D, ldk = p.Hk * D, group = p.Hq / p.Hk;
   const int64_t nqt = ceil_div(p.Tq, Bq), nkt = ceil_div(p.Tk, Bk);
-  // kt: (Hk, nkt, D, Bk) key tiles transposed (keys along the vector lanes of S = Q Kt), zero-padded.
-  AlignedBuf kt(p.Hk * nkt * D * Bk);
+  // kt: (Hk, nkt, D, Bk) key tiles transposed (keys along the vector lanes of S = Q Kt), zero-padded;
+  // vp: (Hk, nkt, Bk, D) value tiles packed contiguous (V's rows are Hk*D apart: a power-of-two stride whose
+  // rows would share a few L1 sets and evict each other during O += P V).
+  AlignedBuf kt(p.Hk * nkt * D * Bk), vp(p.Hk * nkt * Bk * D);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t kv = 0; kv < p.Hk; ++kv)
     for (int64_t jt = 0; jt < nkt; ++jt) {
-      const int64_t j0 = jt * Bk;
-      pack_transposed(k + j0 * ldk + kv * D, ldk, std::min(Bk, p.Tk - j0), D, kt.get() + (kv * nkt + jt) * D * Bk, Bk);
+      const int64_t j0 = jt * Bk, bk = std::min(Bk, p.Tk - j0);
+      pack_transposed(k + j0 * ldk + kv * D, ldk, bk, D, kt.get() + (kv * nkt + jt) * D * Bk, Bk);
+      pack_rows(v + j0 * ldk + kv * D, ldk, bk, D, vp.get() + (kv * nkt + jt) * Bk * D);
     }
 
 #pragma omp parallel
@@ -58,7 +61,7 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
         for (int64_t jt = 0; jt * Bk < nk; ++jt) {
           const int64_t j0 = jt * Bk, bk = std::min(Bk, nk - j0);
           const float* ktile = kt.get() + (kv * nkt + jt) * D * Bk;  // (D, Bk)
-          const float* vtile = v + j0 * ldk + kv * D;                // (bk, D), row stride ldk
+          const float* vtile = vp.get() + (kv * nkt + jt) * Bk * D;  // (bk, D)
           const int64_t diag = p.q_offset + i0 - p.k_offset - j0 + 1;
           // Rows [r0, r0 + rows) against keys [0, n) of the tile: s = qs Kt (rows, round16(n)), online softmax,
           // acc = alpha * acc + P V.
@@ -68,7 +71,7 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
             K::R::template softmax_online<decltype(masked)::value>(rows, n, diag + r0, sr, Bk, m.get() + r0,
                                                                    l.get() + r0 * kSumLanes, alpha.get() + r0);
             K::R::rescale_rows(rows, D, alpha.get() + r0, acc.get() + r0 * D);
-            K::G::run(rows, D, n, sr, Bk, 1, vtile, ldk, true, acc.get() + r0 * D, D);
+            K::G::run(rows, D, n, sr, Bk, 1, vtile, D, true, acc.get() + r0 * D, D);
           };
           if (j0 + bk <= nfull) {  // every row sees the whole tile
             step(std::false_type{}, 0, bq, bk);

@@ -85,6 +85,11 @@ inline void pack_transposed(const float* x, int64_t ldx, int64_t n, int64_t D, f
   }
 }
 
+// y (n, D) contiguous = rows of x (n, D) with row stride ldx.
+inline void pack_rows(const float* x, int64_t ldx, int64_t n, int64_t D, float* y) {
+  for (int64_t j = 0; j < n; ++j) std::memcpy(y + j * D, x + j * ldx, static_cast<size_t>(D) * sizeof(float));
+}
+
 // Visible prefix of tile row i: keys [0, clamp(diag + i, 0, bk)) where diag = q_offset + i0 - k_offset - j0 + 1.
 inline int64_t row_visible(int64_t diag, int64_t i, int64_t bk) { return std::clamp<int64_t>(diag + i, 0, bk); }
 

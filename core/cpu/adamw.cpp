@@ -6,11 +6,8 @@
 namespace rt::cpu {
 
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s) {
-  const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(s.beta1), static_cast<double>(s.step)));
-  const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(s.beta2), static_cast<double>(s.step)));
-  const float step_size = s.lr / bc1;
-  const float inv_sqrt_bc2 = 1.0f / std::sqrt(bc2);
-  const float decay = 1.0f - s.lr * s.weight_decay;
+  const AdamWStep::Scalars k = s.scalars();
+  const float step_size = k.step_size, inv_sqrt_bc2 = k.inv_sqrt_bc2, decay = k.decay;
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     float g = grad[i] * s.grad_scale;

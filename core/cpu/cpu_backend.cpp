@@ -2,19 +2,16 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/backend_shapes.h"
 #include "core/check.h"
 #include "core/cpu/kernels.h"
 
 namespace rt {
 namespace {
 
-void same_numel(const Tensor& a, const Tensor& b, const char* what) {
-  RT_CHECK(a.numel() == b.numel(), std::string(what) + ": " + a.shape_string() + " vs " + b.shape_string());
-}
-
-// Folds leading dims: a tensor is seen as (rows, last dim).
-int64_t cols(const Tensor& t) { return t.rank() == 0 ? 1 : t.dim(-1); }
-int64_t rows(const Tensor& t) { return t.numel() / (cols(t) ? cols(t) : 1); }
+using shapes::cols;
+using shapes::rows;
+using shapes::same_numel;
 
 class CpuBackend final : public Backend {
  public:
@@ -55,14 +52,8 @@ class CpuBackend final : public Backend {
   void download(const Tensor& src, void* host) override { std::memcpy(host, src.raw(), src.bytes()); }
 
   void gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
-    // Matrices are (dim 0, everything else): a (N,H,D) is the (N, H*D) matrix.
-    const int64_t ar = a.dim(0), ac = a.numel() / ar, br = b.dim(0), bc = b.numel() / br;
-    const int64_t M = ta ? ac : ar, K = ta ? ar : ac;
-    const int64_t N = tb ? br : bc, Kb = tb ? bc : br;
-    RT_CHECK(K == Kb && c.dim(0) == M && c.numel() == M * N,
-             "gemm shapes " + a.shape_string() + (ta ? "^T" : "") + " @ " + b.shape_string() + (tb ? "^T" : "") +
-                 " -> " + c.shape_string());
-    cpu::gemm(ta, tb, M, N, K, alpha, a.f32(), ac, b.f32(), bc, beta, c.f32(), N);
+    const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
+    cpu::gemm(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
   }
 
   void add(const Tensor& a, const Tensor& b, Tensor& out) override {
@@ -91,17 +82,12 @@ class CpuBackend final : public Backend {
   }
 
   void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) override {
-    const int64_t C = cols(x), N = rows(x);
-    RT_CHECK(w.numel() == C && rstd.numel() == N, "rmsnorm shapes " + x.shape_string() + " " + w.shape_string());
-    same_numel(x, y, "rmsnorm");
+    const auto [N, C] = shapes::rmsnorm_dims(x, w, y, rstd);
     cpu::rmsnorm_forward(x.f32(), w.f32(), eps, N, C, y.f32(), rstd.f32());
   }
   void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd, Tensor& dx,
                         Tensor& dw) override {
-    const int64_t C = cols(x), N = rows(x);
-    RT_CHECK(w.numel() == C && dw.numel() == C && rstd.numel() == N, "rmsnorm backward shapes");
-    same_numel(x, dy, "rmsnorm backward");
-    same_numel(x, dx, "rmsnorm backward");
+    const auto [N, C] = shapes::rmsnorm_backward_dims(dy, x, w, rstd, dx, dw);
     cpu::rmsnorm_backward(dy.f32(), x.f32(), w.f32(), rstd.f32(), N, C, dx.f32(), dw.f32());
   }
 
@@ -109,15 +95,11 @@ class CpuBackend final : public Backend {
   void rope_backward(Tensor& dx, const Tensor& pos, float theta) override { rope(dx, pos, theta, -1.f); }
 
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override {
-    same_numel(gate, up, "swiglu");
-    same_numel(gate, out, "swiglu");
+    shapes::swiglu_check({&up, &out}, gate, "swiglu");
     cpu::swiglu_forward(gate.f32(), up.f32(), gate.numel(), out.f32());
   }
   void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup) override {
-    same_numel(gate, up, "swiglu backward");
-    same_numel(gate, dout, "swiglu backward");
-    same_numel(gate, dgate, "swiglu backward");
-    same_numel(gate, dup, "swiglu backward");
+    shapes::swiglu_check({&up, &dout, &dgate, &dup}, gate, "swiglu backward");
     cpu::swiglu_backward(dout.f32(), gate.f32(), up.f32(), gate.numel(), dgate.f32(), dup.f32());
   }
 
@@ -131,14 +113,12 @@ class CpuBackend final : public Backend {
   }
 
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) override {
-    const int64_t N = rows(logits), V = cols(logits);
-    RT_CHECK(labels.numel() == N && losses.numel() == N && lse.numel() == N, "cross-entropy shapes");
+    const auto [N, V] = shapes::cross_entropy_dims(logits, {&labels, &losses, &lse});
     cpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32());
   }
   void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
                               Tensor& dlogits) override {
-    const int64_t N = rows(logits), V = cols(logits);
-    RT_CHECK(labels.numel() == N && lse.numel() == N, "cross-entropy backward shapes");
+    const auto [N, V] = shapes::cross_entropy_dims(logits, {&labels, &lse});
     same_numel(logits, dlogits, "cross-entropy backward");
     cpu::cross_entropy_backward(logits.f32(), labels.i32(), lse.f32(), N, V, scale, dlogits.f32());
   }
@@ -155,7 +135,7 @@ class CpuBackend final : public Backend {
 
  private:
   static void rope(Tensor& x, const Tensor& pos, float theta, float sign) {
-    RT_CHECK(x.rank() == 3 && pos.numel() == x.dim(0) && x.dim(2) % 2 == 0, "rope shapes " + x.shape_string());
+    shapes::rope_check(x, pos);
     cpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), theta, sign);
   }
 };

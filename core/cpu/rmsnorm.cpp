@@ -1,5 +1,8 @@
 // RMSNorm forward and backward over the last dim: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps).
+#include <omp.h>
+
 #include <cmath>
+#include <vector>
 
 #include "core/cpu/kernels.h"
 
@@ -24,10 +27,13 @@ void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64
 // dx = rstd * (w*dy - xhat * mean(w*dy*xhat)), dw += sum_i dy * xhat; dx may alias dy.
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
                       float* dx, float* dw) {
-#pragma omp parallel
+  // Each thread accumulates dw over its rows in its own row of `partial` (threads, C); the rows are added in
+  // thread order afterwards, so dw is the same bit for bit at a given thread count (resume depends on it).
+  const int threads = omp_get_max_threads();
+  std::vector<float> partial(static_cast<size_t>(threads) * static_cast<size_t>(C), 0.f);
+#pragma omp parallel num_threads(threads)
   {
-    // Each thread accumulates dw over its rows in a private buffer, then adds it once.
-    float* dw_local = new float[C]();
+    float* dw_local = partial.data() + static_cast<int64_t>(omp_get_thread_num()) * C;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < N; ++i) {
       const float* dyi = dy + i * C;
@@ -45,10 +51,9 @@ void rmsnorm_backward(const float* dy, const float* x, const float* w, const flo
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) dxi[c] = r * (dyi[c] * w[c] - xi[c] * r * mean);
     }
-#pragma omp critical
-    for (int64_t c = 0; c < C; ++c) dw[c] += dw_local[c];
-    delete[] dw_local;
   }
+  for (int t = 0; t < threads; ++t)
+    for (int64_t c = 0; c < C; ++c) dw[c] += partial[static_cast<size_t>(t) * static_cast<size_t>(C) + c];
 }
 
 }  // namespace rt::cpu

@@ -31,54 +31,10 @@
 #include "attention/cpu/flash_options.h"
 #include "attention/sequence_attention.h"
 #include "core/backend.h"
+#include "tests/attention/attention_tolerance.h"
 
 namespace rt {
 namespace {
-
-template <class T>
-using Vec = std::vector<T>;
-using VecF = Vec<float>;
-using VecD = Vec<double>;
-using VecL = Vec<long double>;
-
-constexpr double kFloor = 4 * FLT_EPSILON;  // a few float ulps, so no check has a zero tolerance
-
-template <class T, class U>
-Vec<T> as(const Vec<U>& v) {
-  return Vec<T>(v.begin(), v.end());
-}
-
-uint64_t test_seed() {
-  if (const char* s = std::getenv("RT_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
-
-// ||got - ref||_2 / ||ref||_2 over finite ref entries (absolute when ref is all zero); non-finite ref entries
-// (lse = -inf of rows that see no key) must be matched exactly; a non-finite got elsewhere is infinite error.
-template <class G>
-double rel_err(const Vec<G>& got, const VecD& ref) {
-  EXPECT_EQ(got.size(), ref.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(got.size(), ref.size()); ++i) {
-    const double g = static_cast<double>(got[i]), r = ref[i];
-    if (!std::isfinite(r) || !std::isfinite(g)) {
-      if (g != r) return std::numeric_limits<double>::infinity();
-      continue;
-    }
-    num += (g - r) * (g - r);
-    den += r * r;
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-// The one comparator: kernel error <= 2 * naive fp32 error + kFloor, both against ref; prints the ratio.
-void expect_close(const std::string& what, const VecF& kernel, const VecF& naive, const VecD& ref) {
-  const double ek = rel_err(kernel, ref), en = rel_err(naive, ref);
-  const std::string ratio = en > 0 ? std::to_string(ek / en).substr(0, 4) : "-";
-  std::printf("[  error   ] %-52s kernel %.2e  naive %.2e  ratio %s\n", what.c_str(), ek, en, ratio.c_str());
-  EXPECT_LE(ek, 2 * en + kFloor) << what << ": kernel error " << ek << " vs naive fp32 error " << en;
-}
 
 // ---------------------------------------------------------------- naive attention in T
 // q (Tq,Hq,D), k, v (Tk,Hk,D) -> o (Tq,Hq,D), lse (Hq,Tq); rows that see no key: o = 0, lse = -inf.
@@ -316,7 +272,7 @@ TEST_F(AttentionTest, BackwardMatchesFiniteDifferences) {
   }
 }
 
-// Local SequenceAttention = the kernel with the causal mask at offsets 0; its backward overwrites.
+// Local SequenceAttention = the flash kernels with the causal mask at offsets 0; its backward overwrites.
 TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
   Backend& be = cpu_backend();
   auto attn = local_attention_make(be);
@@ -341,9 +297,11 @@ TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
     attn->forward(tq, tk, tv, to, tlse);
 
     VecF o(nq), lse(c.Hq * T), dq(nq), dk(nk), dv(nk);
-    attention_reference_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
-    attention_reference_backward(p, q.data(), k.data(), v.data(), o.data(), dout.data(), lse.data(), dq.data(),
-                                 dk.data(), dv.data());
+    VecF delta(c.Hq * T);
+    attention_flash_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+    attention_delta(p, o.data(), dout.data(), delta.data());
+    attention_flash_backward(p, q.data(), k.data(), v.data(), dout.data(), lse.data(), delta.data(), dq.data(),
+                             dk.data(), dv.data());
     EXPECT_EQ(read(to), o);
     EXPECT_EQ(read(tlse), lse);
 

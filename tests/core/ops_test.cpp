@@ -1,4 +1,7 @@
-// Tests of every CPU Backend op against double-precision references; tolerance = 2x a naive fp32 version's error.
+// Tests of every Backend op against double-precision references; tolerance = 2x a naive same-precision version's error.
+// One source, two binaries: ops_test runs it on the CPU backend (ops_test_cpu.cpp), cuda_ops_test on the CUDA
+// backend (cuda_ops_test.cpp; every test skips, with the reason, where no GPU is visible). The CPU backend is the
+// reference the CUDA one is held to: the same references, inputs and tolerances.
 //
 // Method (DESIGN.md "Conventions"): each op has a straightforward loop implementation templated on the
 // element type T. T = double is the reference; T = float is the "naive fp32" version whose error against the
@@ -9,6 +12,8 @@
 // cross-entropy with logits ~ +-50; each backward check also requires the test's double gradient to match
 // them within FLT_EPSILON / 4. Every test draws a fresh seed (printed in the failure trace);
 // RT_TEST_SEED=<seed> replays it. Each check prints one "[  error   ]" line: kernel error, naive error, ratio.
+// GEMM on CUDA runs on TF32 tensor cores (core/cuda/gemm.cpp): its naive version multiplies the inputs truncated to
+// TF32 (10 mantissa bits, the coarsest conversion a TF32 unit may apply) with fp32 accumulation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,16 +22,26 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "core/backend.h"
+#include "tests/device_skip.h"
 
 namespace rt {
+
+// The device this binary tests: ops_test_cpu.cpp or cuda_ops_test.cpp.
+Device ops_test_device();
+
+// GoogleTest prints the parameter by this name.
+void PrintTo(Device device, std::ostream* os) { *os << (device == Device::cuda ? "cuda" : "cpu"); }
+
 namespace {
 
 template <class T>
@@ -133,15 +148,18 @@ Vec<T> plus(Vec<T> a, const Vec<T>& b) {
   return a;
 }
 
-// Every test: a fresh seed in the failure trace, a generator, the CPU backend and tensor helpers.
-class OpsTest : public ::testing::Test {
+// Every test: a fresh seed in the failure trace, a generator, the backend under test and tensor helpers.
+class OpsTest : public ::testing::TestWithParam<Device> {
  protected:
+  void SetUp() override { RT_SKIP_UNLESS_DEVICE(GetParam()); }
+
   const uint64_t seed_ = test_seed();
   const ::testing::ScopedTrace trace_{__FILE__, __LINE__,
                                       "seed " + std::to_string(seed_) + " (replay: RT_TEST_SEED=" +
                                           std::to_string(seed_) + ")"};
   std::mt19937_64 gen_{seed_};
-  Backend& be_ = cpu_backend();
+  // The CPU backend stands in where the device is unusable; SetUp then skips the test before it runs.
+  Backend& be_ = device_unavailable_reason(GetParam()).empty() ? backend_for(GetParam()) : cpu_backend();
 
   VecF uniform(int64_t n, double lo, double hi) {
     std::uniform_real_distribution<double> d(lo, hi);
@@ -183,8 +201,24 @@ Vec<T> ref_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
   return out;
 }
 
+// x with the lowest 13 mantissa bits cleared (TF32, truncated).
+float tf32_truncate(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits &= 0xffffe000u;
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
+}
+
 class GemmTest : public OpsTest {
  protected:
+  // The inputs of the naive same-precision GEMM: as given (fp32), or rounded as a TF32 tensor core may (CUDA).
+  VecF naive_inputs(VecF x) const {
+    if (GetParam() == Device::cuda)
+      for (float& v : x) v = tf32_truncate(v);
+    return x;
+  }
+
   // Matrices are (dim 0, product of the other dims), as the Backend views them.
   void run(Shape ash, bool ta, Shape bsh, bool tb, Shape csh, float alpha, float beta) {
     const int64_t ar = ash[0], ac = numel(ash) / ar, br = bsh[0], bc = numel(bsh) / br;
@@ -194,12 +228,12 @@ class GemmTest : public OpsTest {
     be_.gemm(tensor(a, ash), ta, tensor(b, bsh), tb, tc, alpha, beta);
     const std::string what = "gemm " + str(ash) + (ta ? "^T" : "") + " @ " + str(bsh) + (tb ? "^T" : "") + " a=" +
                              std::to_string(alpha).substr(0, 4) + " b=" + std::to_string(beta).substr(0, 4);
-    expect_close(what, read(tc), ref_gemm<float>(ta, tb, M, N, K, alpha, a, b, beta, c0),
+    expect_close(what, read(tc), ref_gemm<float>(ta, tb, M, N, K, alpha, naive_inputs(a), naive_inputs(b), beta, c0),
                  ref_gemm<double>(ta, tb, M, N, K, alpha, a, b, beta, c0));
   }
 };
 
-TEST_F(GemmTest, AllTransposesOddSizesAlphaBeta) {
+TEST_P(GemmTest, AllTransposesOddSizesAlphaBeta) {
   struct Size {
     int64_t M, N, K;
   };
@@ -213,7 +247,7 @@ TEST_F(GemmTest, AllTransposesOddSizesAlphaBeta) {
 }
 
 // (N,H,D) tensors are the (N, H*D) matrices: projections, their input gradients and weight gradients.
-TEST_F(GemmTest, ThreeDimensionalTensorsAreRowsByRest) {
+TEST_P(GemmTest, ThreeDimensionalTensorsAreRowsByRest) {
   run({7, 3, 11}, false, {33, 26}, false, {7, 2, 13}, 1.f, 0.f);   // x @ W
   run({7, 3, 11}, false, {26, 3, 11}, true, {7, 2, 13}, 1.f, 0.f);  // x @ W^T, W (out, in) as (26,3,11)
   run({7, 3, 11}, true, {7, 2, 13}, false, {33, 26}, 0.5f, 1.f);   // dW += x^T @ dy
@@ -221,12 +255,13 @@ TEST_F(GemmTest, ThreeDimensionalTensorsAreRowsByRest) {
 }
 
 // BLAS convention: beta = 0 means c is not read, so garbage (NaN) in c must not leak into the result.
-TEST_F(GemmTest, BetaZeroIgnoresGarbageInC) {
+TEST_P(GemmTest, BetaZeroIgnoresGarbageInC) {
   const VecF a = uniform(5 * 9, -1, 1), b = uniform(9 * 6, -1, 1);
   const VecF nan(30, std::numeric_limits<float>::quiet_NaN());
   Tensor c = tensor(nan, {5, 6});
   be_.gemm(tensor(a, {5, 9}), false, tensor(b, {9, 6}), false, c, 1.f, 0.f);
-  expect_close("gemm beta=0 over NaN", read(c), ref_gemm<float>(false, false, 5, 6, 9, 1.f, a, b, 0.f, VecF(30)),
+  expect_close("gemm beta=0 over NaN", read(c),
+               ref_gemm<float>(false, false, 5, 6, 9, 1.f, naive_inputs(a), naive_inputs(b), 0.f, VecF(30)),
                ref_gemm<double>(false, false, 5, 6, 9, 1.f, a, b, 0.f, VecF(30)));
 }
 
@@ -261,7 +296,7 @@ void ref_rmsnorm_bwd(const Vec<T>& dy, const Vec<T>& x, const Vec<T>& w, const V
   }
 }
 
-TEST_F(OpsTest, RmsnormForwardBackward) {
+TEST_P(OpsTest, RmsnormForwardBackward) {
   const float eps = 1e-5f;
   for (const Shape& xs : {Shape{7, 33}, Shape{7, 3, 11}, Shape{3, 4099}}) {
     const int64_t C = xs.back(), N = numel(xs) / C;
@@ -328,7 +363,7 @@ Vec<T> ref_rope(Vec<T> x, const VecI& pos, int64_t N, int64_t H, int64_t D, floa
   return x;
 }
 
-TEST_F(OpsTest, RopeForwardBackward) {
+TEST_P(OpsTest, RopeForwardBackward) {
   struct Case {
     int64_t N, H, D;
     float theta;
@@ -373,7 +408,7 @@ void ref_swiglu_bwd(const Vec<T>& d, const Vec<T>& g, const Vec<T>& u, Vec<T>& d
   }
 }
 
-TEST_F(OpsTest, SwigluForwardBackward) {
+TEST_P(OpsTest, SwigluForwardBackward) {
   const Shape xs{7, 33};
   for (bool alias : {false, true}) {
     VecF g = uniform(numel(xs), -8, 8);
@@ -417,7 +452,7 @@ void ref_embedding_bwd(const VecI& tok, const Vec<T>& dout, int64_t C, Vec<T>& d
     for (int64_t c = 0; c < C; ++c) dtable[tok[i] * C + c] += dout[i * C + c];
 }
 
-TEST_F(OpsTest, EmbeddingForwardBackward) {
+TEST_P(OpsTest, EmbeddingForwardBackward) {
   const int64_t V = 259, C = 33, N = 40;
   VecI tok(N);
   const int32_t few[] = {0, static_cast<int32_t>(V - 1), integer(1, V - 2), integer(1, V - 2), integer(1, V - 2)};
@@ -469,7 +504,7 @@ Vec<T> ref_ce_bwd(const Vec<T>& z, const VecI& lab, const Vec<T>& lse, int64_t N
   return dz;
 }
 
-TEST_F(OpsTest, CrossEntropyForwardBackward) {
+TEST_P(OpsTest, CrossEntropyForwardBackward) {
   const int64_t N = 13, V = 259;
   for (bool alias : {false, true}) {
     VecF z = uniform(N * V, -4, 4);
@@ -510,7 +545,7 @@ TEST_F(OpsTest, CrossEntropyForwardBackward) {
 }
 
 // ---------------------------------------------------------------- elementwise and reductions
-TEST_F(OpsTest, AddAxpyScale) {
+TEST_P(OpsTest, AddAxpyScale) {
   const Shape xs{7, 11, 13};
   const int64_t n = numel(xs);
   const VecF a = uniform(n, -3, 3), b = uniform(n, -3, 3);
@@ -535,7 +570,7 @@ TEST_F(OpsTest, AddAxpyScale) {
   expect_close("scale", read(tx), f, d);
 }
 
-TEST_F(OpsTest, SumAndSumSquares) {
+TEST_P(OpsTest, SumAndSumSquares) {
   for (int64_t n : {int64_t{1}, int64_t{1001}, int64_t{100003}}) {
     const VecF x = uniform(n, -1, 1.5);
     float sf = 0, qf = 0;
@@ -562,7 +597,7 @@ void ref_adamw(Vec<T>& p, const VecF& grad, Vec<T>& m, Vec<T>& v, const AdamWSte
   }
 }
 
-TEST_F(OpsTest, AdamwOneAndSeveralSteps) {
+TEST_P(OpsTest, AdamwOneAndSeveralSteps) {
   const int64_t n = 1001;
   struct Case {
     const char* name;
@@ -599,6 +634,12 @@ TEST_F(OpsTest, AdamwOneAndSeveralSteps) {
     expect_close(std::string(c.name) + " p - p0", uk, uf, ud);
   }
 }
+
+std::string device_label(const ::testing::TestParamInfo<Device>& info) {
+  return info.param == Device::cuda ? "cuda" : "cpu";
+}
+INSTANTIATE_TEST_SUITE_P(Backend, OpsTest, ::testing::Values(ops_test_device()), device_label);
+INSTANTIATE_TEST_SUITE_P(Backend, GemmTest, ::testing::Values(ops_test_device()), device_label);
 
 }  // namespace
 }  // namespace rt

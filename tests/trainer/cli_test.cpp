@@ -1,36 +1,21 @@
 // The ringtrain program as a user runs it: --help, config mistakes (exit 2, one clear sentence), mpirun launches.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "core/backend.h"
+#include "tests/test_process.h"
 #include "trainer/config.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome run_command(const std::string& command) {
-  const std::string cmd = command + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) o.output.append(buf.data(), n);
-  int status = pclose(pipe);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using rt_test::Outcome;
+using rt_test::run_command;
 
 Outcome run(const std::string& args) { return run_command(std::string(RINGTRAIN_BIN) + " " + args); }
 
@@ -140,9 +125,30 @@ TEST(Cli, TrainsWithContextParallelismUnderMpirun) {
                             dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   size_t lines = 0;
-  for (size_t at = o.output.find("step "); at != std::string::npos; at = o.output.find("step ", at + 1)) ++lines;
+  for (size_t at = o.output.find("\nstep "); at != std::string::npos; at = o.output.find("\nstep ", at + 1)) ++lines;
   EXPECT_EQ(lines, 4u) << "only rank 0 prints its 4 step lines: " << o.output;
   EXPECT_NE(o.output.find("2 ranks"), std::string::npos) << o.output;
+}
+
+// train.device=cuda: where no GPU can be used (no GPU visible, or a build without CUDA), exit 2 with the reason
+// before any work; where one can, a short run on the GPU trains (its loss falls).
+TEST(Cli, DeviceCudaTrainsOrSaysWhyNot) {
+  expect_user_error(run("train --set train.device=tpu"), {"train.device 'tpu'", "cpu, cuda"});
+  const std::string why = rt::device_unavailable_reason(rt::Device::cuda);
+  fs::path dir = temp_dir() / "cuda";
+  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                  "/configs/tiny.yaml --set train.device=cuda --set train.steps=40 --set log.every=1 --set log.dir=" +
+                  dir.string());
+  if (!why.empty()) {
+    expect_user_error(o, {"train.device is cuda but " + why, "use train.device=cpu"});
+    return;
+  }
+  ASSERT_EQ(o.code, 0) << o.output;
+  const size_t first = o.output.find("step 1/40 | loss "), last = o.output.find("step 40/40 | loss ");
+  ASSERT_NE(first, std::string::npos) << o.output;
+  ASSERT_NE(last, std::string::npos) << o.output;
+  // On the CPU the loss falls from ~5.6 (log 256) to ~4.2 (log 64: the symbols' alphabet) in these 40 steps.
+  EXPECT_LT(std::stod(o.output.substr(last + 18)), std::stod(o.output.substr(first + 17)) - 1.0) << o.output;
 }
 
 }  // namespace

@@ -75,9 +75,9 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 33u);
+  ASSERT_EQ(keys.size(), 38u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
-  EXPECT_EQ(keys.back(), "parallel.check_every");
+  EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
   for (const std::string& key : keys) EXPECT_NE(help.find(key), std::string::npos) << key;
   EXPECT_TRUE(contains(help, {"model.hidden_size", "integer", "256", "width of the residual stream"}));
@@ -273,6 +273,8 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "text"; }), {"data.path is required when data.task is 'text'"}));
   EXPECT_EQ(with([](Config& c) { c.data.task = "text", c.data.path = "x.txt"; }), "");
   EXPECT_TRUE(contains(with([](Config& c) { c.parallel.dp = 0; }), {"parallel.dp is 0"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.checkpoint.every = -1; }), {"checkpoint.every is -1"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.checkpoint.keep = -2; }), {"checkpoint.keep is -2", "0 (keep all)"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.seq_len = 1000, c.parallel.cp = 8; }),
                        {"train.seq_len 1000 is not divisible by 2*parallel.cp = 16"}));
   EXPECT_EQ(with([](Config& c) { c.train.seq_len = 1024, c.parallel.cp = 8; }), "");

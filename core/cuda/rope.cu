@@ -1,0 +1,39 @@
+// Rotary position embedding on the GPU, rotate-half convention, at caller-given global positions (in place).
+#include "core/check.h"
+#include "core/cuda/block_reduce.cuh"
+#include "core/cuda/cuda_context.h"
+#include "core/cuda/kernels.h"
+
+namespace rt::gpu {
+namespace {
+
+// x (N,H,D); one thread per (token n, pair i < D/2), applied to every head. As on the CPU, the angle
+// pos * theta^(-2i/D) and its cos/sin are computed in double: positions reach 10^5 and more, where a float angle is
+// off by ~10^-2 rad. sign = -1 rotates by -angle (the transpose: the backward).
+__global__ void rope_kernel(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, double theta, float sign) {
+  const int64_t half = D / 2;
+  RT_GRID_STRIDE(t, N * half) {
+    const int64_t n = t / half, i = t % half;
+    const double a = static_cast<double>(pos[n]) * pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+    double s, c;
+    sincos(a, &s, &c);
+    const float cs = static_cast<float>(c), sn = sign * static_cast<float>(s);
+    for (int64_t h = 0; h < H; ++h) {
+      float* v = x + (n * H + h) * D;
+      const float x0 = v[i], x1 = v[i + half];
+      v[i] = x0 * cs - x1 * sn;
+      v[i + half] = x1 * cs + x0 * sn;
+    }
+  }
+}
+
+}  // namespace
+
+void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, float theta, float sign,
+                cudaStream_t stream) {
+  if (N == 0 || D == 0) return;
+  rope_kernel<<<blocks_for(N * (D / 2), 256), 256, 0, stream>>>(x, pos, N, H, D, static_cast<double>(theta), sign);
+  RT_CHECK_CUDA(cudaGetLastError());
+}
+
+}  // namespace rt::gpu
