@@ -17,7 +17,8 @@
 #include "trainer/optimizer.h"
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   CLI::App app{"ringtrain training-step benchmark"};
   int64_t seq = 1024, steps = 10, threads = 2, hidden = 256, layers = 4, heads = 4, kv_heads = 0, inter = 1024;
   double peak = 441.0;

@@ -1,8 +1,11 @@
-// The MPI Communicator: non-blocking neighbour exchange, reductions, broadcast, split.
+// The MPI Communicator: neighbour exchange that overlaps compute, reductions, broadcast, split.
 #include <mpi.h>
+
+#include <memory>
 
 #include "core/check.h"
 #include "parallel/communicator.h"
+#include "parallel/mpi_exchange_thread.h"
 
 namespace rt {
 namespace {
@@ -19,8 +22,10 @@ class MpiCommunicator final : public Communicator {
   explicit MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
     RT_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
     RT_CHECK_MPI(MPI_Comm_size(comm_, &size_));
+    if (mpi_thread_multiple()) exchanges_ = std::make_unique<MpiExchangeThread>(comm_);
   }
   ~MpiCommunicator() override {
+    exchanges_.reset();  // joins the thread before the communicator goes
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (owned_ && !finalized) MPI_Comm_free(&comm_);
@@ -30,6 +35,7 @@ class MpiCommunicator final : public Communicator {
 
   CommHandle sendrecv_async(const Tensor& send, int dst, Tensor& recv, int src) override {
     RT_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel(), "sendrecv of different shapes");
+    if (exchanges_) return {{exchanges_->post(send.raw(), recv.raw(), count_of(send), mpi_type(send), dst, src, kTag)}};
     MPI_Request reqs[2];
     RT_CHECK_MPI(MPI_Irecv(recv.raw(), count_of(recv), mpi_type(recv), src, kTag, comm_, &reqs[0]));
     RT_CHECK_MPI(MPI_Isend(send.raw(), count_of(send), mpi_type(send), dst, kTag, comm_, &reqs[1]));
@@ -38,6 +44,11 @@ class MpiCommunicator final : public Communicator {
     return h;
   }
   void wait(CommHandle& h) override {
+    if (exchanges_) {
+      for (int64_t id : h.requests) exchanges_->wait(id);
+      h.requests.clear();
+      return;
+    }
     std::vector<MPI_Request> reqs;
     for (int64_t r : h.requests) reqs.push_back(MPI_Request_f2c(static_cast<MPI_Fint>(r)));
     RT_CHECK_MPI(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE));
@@ -70,6 +81,7 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm_;
   bool owned_;
   int rank_ = 0, size_ = 1;
+  std::unique_ptr<MpiExchangeThread> exchanges_;  // with MPI_THREAD_MULTIPLE; else MPI_Isend/Irecv
 };
 
 }  // namespace

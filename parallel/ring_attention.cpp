@@ -155,7 +155,7 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
   }
   Timer waiting;
   comm_.wait(grad_exchange);  // our own block's dK/dV, home after visiting every rank
-  stats_.wait_s += waiting.seconds();
+  stats_.delivery_wait_s += waiting.seconds();
   const Tensor& home = arrived[(size_ - 1) % 2];
   backend_.copy(home.slice(0, {T, Hk, D}), dk);
   backend_.copy(home.slice(kv_elems, {T, Hk, D}), dv);

@@ -24,9 +24,11 @@ class RingAttention final : public SequenceAttention {
   void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                 const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) override;
 
-  // Seconds spent computing (kernels and merges) and blocked waiting for exchanges, since construction.
+  // Seconds spent computing (kernels and merges); blocked in the waits of exchanges that were posted before some
+  // compute (each should be ~0: the exchange ran during that compute); and blocked in the one wait that cannot
+  // overlap anything, the final delivery of this rank's dK/dV (it includes the other ranks' lag), since construction.
   struct Stats {
-    double compute_s = 0, wait_s = 0;
+    double compute_s = 0, wait_s = 0, delivery_wait_s = 0;
   };
   const Stats& stats() const { return stats_; }
   void stats_reset() { stats_ = {}; }

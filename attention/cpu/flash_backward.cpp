@@ -21,22 +21,23 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
   const int64_t nqt = ceil_div(p.Tq, Bq), nkt = ceil_div(p.Tk, Bk), nq = p.Tq * ldq;
   // Head-major copies qh, doh (Hq, Tq, D) of q and dout: in the (Tq,Hq,D) layout a head's rows are Hq*D apart, a
   // power-of-two stride whose rows share a few L1 sets and evict each other inside the tile GEMMs.
-  AlignedBuf qh(nq), doh(nq);
+  float* qh = workspace(kSlotQ, nq);
+  float* doh = workspace(kSlotDout, nq);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < p.Hq; ++h)
     for (int64_t it = 0; it < nqt; ++it) {
       const int64_t i0 = it * Bq, bq = std::min(Bq, p.Tq - i0);
-      pack_rows(q + i0 * ldq + h * D, ldq, bq, D, qh.get() + (h * p.Tq + i0) * D);
-      pack_rows(dout + i0 * ldq + h * D, ldq, bq, D, doh.get() + (h * p.Tq + i0) * D);
+      pack_rows(q + i0 * ldq + h * D, ldq, bq, D, qh + (h * p.Tq + i0) * D);
+      pack_rows(dout + i0 * ldq + h * D, ldq, bq, D, doh + (h * p.Tq + i0) * D);
     }
   // dQ of thread t goes to dq_part[t], head-major (Hq,Tq,D), summed into dq in thread order at the end.
-  std::vector<AlignedBuf> dq_part;
+  std::vector<float*> dq_part;
 #pragma omp parallel
   {
     const int tid = omp_get_thread_num();
 #pragma omp single
-    for (int t = 0; t < omp_get_num_threads(); ++t) dq_part.emplace_back(nq);
-    float* dqt = dq_part[tid].get();
+    for (int t = 0; t < omp_get_num_threads(); ++t) dq_part.push_back(workspace(kSlotDq0 + t, nq));
+    float* dqt = dq_part[tid];
     std::memset(dqt, 0, static_cast<size_t>(nq) * sizeof(float));
 
     // kt, vt (D, Bk): the key tile's K and V transposed; kc (Bk, D): its K rows contiguous; dka, dva (Bk, D): its
@@ -65,8 +66,8 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
             // P and dS' = scale * dS, then dV (n, D) += P^T dO, dQ (rows, D) += dS' K, dK (n, D) += dS'^T Q.
             auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
               const int64_t row = h * p.Tq + i0 + r0;  // first row in the head-major (Hq, Tq, D) arrays
-              const float* qi = qh.get() + row * D;
-              const float* doi = doh.get() + row * D;
+              const float* qi = qh + row * D;
+              const float* doi = doh + row * D;
               K::G::run(rows, round_up(n, 16), D, qi, D, 1, kt.get(), Bk, false, s.get(), Bk);
               K::G::run(rows, round_up(n, 16), D, doi, D, 1, vt.get(), Bk, false, dp.get(), Bk);
               K::R::template softmax_grad<decltype(masked)::value>(rows, n, diag + r0, p.scale,
@@ -103,8 +104,8 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
     for (int64_t i = 0; i < p.Tq; ++i)
       for (int64_t h = 0; h < p.Hq; ++h) {
         float* dqi = dq + i * ldq + h * D;
-        for (const AlignedBuf& part : dq_part) {
-          const float* src = part.get() + (h * p.Tq + i) * D;
+        for (const float* part : dq_part) {
+          const float* src = part + (h * p.Tq + i) * D;
 #pragma omp simd
           for (int64_t d = 0; d < D; ++d) dqi[d] += src[d];
         }
@@ -123,8 +124,10 @@ void attention_flash_backward_with(const FlashOptions& opt, const AttentionProbl
   const int64_t Bk = opt.block_k > 0 ? opt.block_k : flash::default_block(p);
   RT_CHECK(Bk % 16 == 0, "flash attention: block_k must be a multiple of 16, got " + std::to_string(Bk));
   if (p.Tq == 0 || p.Tk == 0) return;
-  switch (opt.gemm) {
-    case FlashGemm::kAuto:
+  const FlashGemm gemm =
+      opt.gemm != FlashGemm::kAuto ? opt.gemm : flash::default_gemm_is_onednn(p) ? FlashGemm::kOneDnn : FlashGemm::kAvx512;
+  switch (gemm) {
+    case FlashGemm::kAuto:  // resolved above
     case FlashGemm::kAvx512:
       return flash::backward<flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>>(p, q, k, v, dout, lse, delta, dq,
                                                                                        dk, dv, Bq, Bk);

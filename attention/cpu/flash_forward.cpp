@@ -20,13 +20,14 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
   // kt: (Hk, nkt, D, Bk) key tiles transposed (keys along the vector lanes of S = Q Kt), zero-padded;
   // vp: (Hk, nkt, Bk, D) value tiles packed contiguous (V's rows are Hk*D apart: a power-of-two stride whose
   // rows would share a few L1 sets and evict each other during O += P V).
-  AlignedBuf kt(p.Hk * nkt * D * Bk), vp(p.Hk * nkt * Bk * D);
+  float* kt = workspace(kSlotKt, p.Hk * nkt * D * Bk);
+  float* vp = workspace(kSlotV, p.Hk * nkt * Bk * D);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t kv = 0; kv < p.Hk; ++kv)
     for (int64_t jt = 0; jt < nkt; ++jt) {
       const int64_t j0 = jt * Bk, bk = std::min(Bk, p.Tk - j0);
-      pack_transposed(k + j0 * ldk + kv * D, ldk, bk, D, kt.get() + (kv * nkt + jt) * D * Bk, Bk);
-      pack_rows(v + j0 * ldk + kv * D, ldk, bk, D, vp.get() + (kv * nkt + jt) * Bk * D);
+      pack_transposed(k + j0 * ldk + kv * D, ldk, bk, D, kt + (kv * nkt + jt) * D * Bk, Bk);
+      pack_rows(v + j0 * ldk + kv * D, ldk, bk, D, vp + (kv * nkt + jt) * Bk * D);
     }
 
 #pragma omp parallel
@@ -60,8 +61,8 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
         std::fill(acc.get(), acc.get() + bq * D, 0.f);
         for (int64_t jt = 0; jt * Bk < nk; ++jt) {
           const int64_t j0 = jt * Bk, bk = std::min(Bk, nk - j0);
-          const float* ktile = kt.get() + (kv * nkt + jt) * D * Bk;  // (D, Bk)
-          const float* vtile = vp.get() + (kv * nkt + jt) * Bk * D;  // (bk, D)
+          const float* ktile = kt + (kv * nkt + jt) * D * Bk;  // (D, Bk)
+          const float* vtile = vp + (kv * nkt + jt) * Bk * D;  // (bk, D)
           const int64_t diag = p.q_offset + i0 - p.k_offset - j0 + 1;
           // Rows [r0, r0 + rows) against keys [0, n) of the tile: s = qs Kt (rows, round16(n)), online softmax,
           // acc = alpha * acc + P V.
@@ -113,8 +114,10 @@ void attention_flash_forward_with(const FlashOptions& opt, const AttentionProble
   const int64_t Bk = opt.block_k > 0 ? opt.block_k : flash::default_block(p);
   RT_CHECK(Bk % 16 == 0, "flash attention: block_k must be a multiple of 16, got " + std::to_string(Bk));
   if (p.Tq == 0) return;
-  switch (opt.gemm) {
-    case FlashGemm::kAuto:
+  const FlashGemm gemm =
+      opt.gemm != FlashGemm::kAuto ? opt.gemm : flash::default_gemm_is_onednn(p) ? FlashGemm::kOneDnn : FlashGemm::kAvx512;
+  switch (gemm) {
+    case FlashGemm::kAuto:  // resolved above
     case FlashGemm::kAvx512:
       return flash::forward<flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>>(p, q, k, v, o, lse, Bq, Bk);
     case FlashGemm::kPortable:

@@ -6,7 +6,8 @@
 
 namespace rt {
 
-// Which tile GEMM runs inside the flash kernels. kAuto is what attention_flash_* use (the fastest measured).
+// Which tile GEMM runs inside the flash kernels. kAuto is what attention_flash_* use: the fastest measured for the
+// head dim (flash_tiles.h, default_gemm_is_onednn).
 enum class FlashGemm { kAuto, kAvx512, kPortable, kOneDnn };
 
 struct FlashOptions {

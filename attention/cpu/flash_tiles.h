@@ -59,10 +59,22 @@ class AlignedBuf {
   std::unique_ptr<float, Free> p_;
 };
 
+// Grow-only scratch buffers kept across kernel calls, one per slot: the large per-call arrays (packed K/V,
+// head-major Q/dO, per-thread dQ) would otherwise come fresh from mmap on every call and pay a page fault and a
+// page clear per 4 KiB (~4% of a 4k-token forward+backward). Not thread-safe: slots are taken by the thread that
+// calls the kernel, or inside `omp single`. The memory stays O(T*D) of the largest call so far.
+enum WorkspaceSlot : int { kSlotKt, kSlotV, kSlotQ, kSlotDout, kSlotDq0 /* + thread id */ };
+float* workspace(int slot, int64_t n);
+
 // Default tile edge (query rows = keys per tile), measured on 2 Zen 5 cores (fwd+bwd, causal, H=8, D=64/128):
 // 64 x 64 tiles are fastest up to 2k tokens (finer-grained work, less of the diagonal), 128 x 128 beyond (half the
 // passes over Q/dO and K/V: at 16k tokens, 335-355 GFLOP/s against 270-305).
 inline int64_t default_block(const AttentionProblem& p) { return std::max(p.Tq, p.Tk) <= 2048 ? 64 : 128; }
+
+// Tile GEMM for FlashGemm::kAuto, measured on 2 cores (T = 4096, H = 8, causal, fwd+bwd; docs/attention.md): our AVX-512
+// microkernels at D < 128 (D = 64: 175 against oneDNN's 167 GFLOP/s), oneDNN's sgemm at D >= 128 (173 against 162)
+// and wherever this build has no AVX-512 (the portable loops reach a third of either).
+inline bool default_gemm_is_onednn(const AttentionProblem& p) { return !TileGemmAvx512::compiled() || p.D >= 128; }
 
 inline void check_problem(const AttentionProblem& p) {
   RT_CHECK(p.Hq > 0 && p.Hk > 0 && p.Hq % p.Hk == 0,
