@@ -32,6 +32,12 @@ RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t s
       size_(cp_group.size()),
       ops_(attention_ops_for(backend.device())) {}
 
+Tensor RingAttention::scratch(Slot slot, std::vector<int64_t> shape) {
+  Tensor& t = scratch_[slot];
+  if (!t.defined() || t.shape() != shape) t = backend_.alloc(std::move(shape));
+  return t;
+}
+
 // At step s this rank holds the key/value block of rank (rank - s) mod cp. With zigzag this yields the
 // three cases of balanced ring attention: s = 0 the causal diagonal, an earlier source all queries against
 // its first half, a later source only the second query half against all of it.
@@ -58,11 +64,11 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
   RT_CHECK(T * size_ == seq_len_ && k.dim(0) == T, "ring attention: local length " + std::to_string(T) + " x " +
                                                         std::to_string(size_) + " ranks != seq_len " + std::to_string(seq_len_));
   const int64_t kv_elems = T * Hk * D;
-  Tensor held = backend_.alloc({2, T, Hk, D}), next = backend_.alloc({2, T, Hk, D});  // [K | V]
+  Tensor held = scratch(kHeld, {2, T, Hk, D}), next = scratch(kNext, {2, T, Hk, D});  // [K | V]
   Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
   backend_.copy(k, held_k);
   backend_.copy(v, held_v);
-  Tensor block_o = backend_.alloc({T, Hq, D}), block_lse = backend_.alloc({Hq, T});
+  Tensor block_o = scratch(kBlockO, {T, Hq, D}), block_lse = scratch(kBlockLse, {Hq, T});
   backend_.fill(o, 0.f);
   backend_.fill(lse, kNegInf);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -94,7 +100,7 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
   const int64_t kv_elems = T * Hk * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   // delta = rowsum(dO * O) from the merged (global) O; lse is the merged (global) LSE.
-  Tensor delta = backend_.alloc({Hq, T});
+  Tensor delta = scratch(kDelta, {Hq, T});
   AttentionProblem whole{T, T, Hq, Hk, D, false, 0, 0, scale};
   ops_.delta(whole, o.f32(), dout.f32(), delta.f32());
   // Per query chunk, contiguous (Hq, n) copies of lse and delta for the kernel.
@@ -113,14 +119,14 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     return i;
   };
 
-  Tensor held = backend_.alloc({2, T, Hk, D}), next = backend_.alloc({2, T, Hk, D});  // [K | V]
+  Tensor held = scratch(kHeld, {2, T, Hk, D}), next = scratch(kNext, {2, T, Hk, D});  // [K | V]
   Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
   backend_.copy(k, held_k);
   backend_.copy(v, held_v);
   // dK/dV of the held block: computed into grad[s%2], plus the accumulator that arrived in arrived[s%2];
   // then sent on to rank+1. Alternating buffers keep a buffer untouched while its send is in flight.
-  Tensor grad[2] = {backend_.alloc({2, T, Hk, D}), backend_.alloc({2, T, Hk, D})};
-  Tensor arrived[2] = {backend_.alloc({2, T, Hk, D}), backend_.alloc({2, T, Hk, D})};
+  Tensor grad[2] = {scratch(kGrad0, {2, T, Hk, D}), scratch(kGrad1, {2, T, Hk, D})};
+  Tensor arrived[2] = {scratch(kArrived0, {2, T, Hk, D}), scratch(kArrived1, {2, T, Hk, D})};
   backend_.fill(dq, 0.f);
   CommHandle grad_exchange;
   for (int s = 0; s < size_; ++s) {

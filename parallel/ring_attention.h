@@ -36,6 +36,10 @@ class RingAttention final : public SequenceAttention {
  private:
   struct Pair;  // a (query chunk, key chunk) product to compute at one step
   std::vector<Pair> pairs_at_step(int step) const;
+  // Buffers kept across calls (every layer calls forward and backward with the same shapes): allocating them per
+  // call costs a page fault and a page clear per 4 KiB. Contents are undefined on return.
+  enum Slot { kHeld, kNext, kBlockO, kBlockLse, kDelta, kGrad0, kGrad1, kArrived0, kArrived1, kSlots };
+  Tensor scratch(Slot slot, std::vector<int64_t> shape);
 
   Communicator& comm_;
   Backend& backend_;
@@ -45,6 +49,7 @@ class RingAttention final : public SequenceAttention {
   int rank_, size_;
   const AttentionOps& ops_;
   Stats stats_;
+  Tensor scratch_[kSlots];
 };
 
 }  // namespace rt
