@@ -92,6 +92,10 @@ class Checkpoint {
 // checkpoint, the file and (where one is at fault) the tensor.
 Checkpoint checkpoint_read(const std::string& dir);
 
+// The manifest of checkpoint `dir` alone, its own checksum verified; the other files are not read. Throws
+// rt::UserError naming the manifest when it is missing or corrupt.
+CheckpointInfo checkpoint_info_read(const std::string& dir);
+
 // Whether `path` is one checkpoint (holds manifest.pb) rather than a directory of them.
 bool checkpoint_is_one(const std::string& path);
 

@@ -133,6 +133,11 @@ Checkpoint checkpoint_read(const std::string& dir) {
   return c;
 }
 
+CheckpointInfo checkpoint_info_read(const std::string& dir) {
+  const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
+  return manifest_info(manifest_decode(file_read(manifest_path), manifest_path));
+}
+
 std::vector<std::pair<std::string, std::vector<int64_t>>> Checkpoint::tensors(const std::string& file) const {
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
   auto it = tensors_.find(file);

@@ -212,31 +212,34 @@ std::vector<std::string> config_keys() {
 }
 
 Config config_load(const std::string& path, ConfigSources* sources) {
-  std::string text = read_file(path);
+  return config_parse(read_file(path), path, sources);
+}
+
+Config config_parse(const std::string& text, const std::string& origin, ConfigSources* sources) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     std::string line = e.mark.is_null() ? "" : ":" + std::to_string(e.mark.line + 1);
-    throw UserError(path + line + ": malformed YAML: " + e.msg);
+    throw UserError(origin + line + ": malformed YAML: " + e.msg);
   }
   Config config;
   if (root.IsNull()) return config;  // an empty file: all defaults
   if (!root.IsMap())
-    throw UserError(at(path, root) + ": a config file is a map of sections (" + join(section_names()) + "), got " +
+    throw UserError(at(origin, root) + ": a config file is a map of sections (" + join(section_names()) + "), got " +
                     kind_of(root));
   std::map<std::string, std::string> seen;  // key -> where it was first set, to reject duplicates
   for (const auto& section_entry : root) {
     const YAML::Node& section_key = section_entry.first;
     const YAML::Node& section = section_entry.second;
     std::string section_name = section_key.IsScalar() ? section_key.Scalar() : "";
-    if (!is_section(section_name)) throw UserError(at(path, section_key) + ": " + unknown_message(section_name, true));
+    if (!is_section(section_name)) throw UserError(at(origin, section_key) + ": " + unknown_message(section_name, true));
     if (section.IsNull()) continue;  // `model:` with nothing under it
     if (!section.IsMap())
-      throw UserError(at(path, section) + ": section '" + section_name + "' must be a map of keys such as '" +
+      throw UserError(at(origin, section) + ": section '" + section_name + "' must be a map of keys such as '" +
                       member_of(config_keys()[0]) + ": ...', got " + kind_of(section));
     for (const auto& entry : section) {
-      std::string where = at(path, entry.first);
+      std::string where = at(origin, entry.first);
       std::string name = section_name + "." + (entry.first.IsScalar() ? entry.first.Scalar() : "");
       const ConfigKey* key = find_key(name);
       if (!key) throw UserError(where + ": " + unknown_message(name, false));

@@ -87,6 +87,8 @@ using ConfigSources = std::map<std::string, std::string>;
 // Reads a YAML file over the defaults. Throws rt::UserError naming file, line and key for an unknown key
 // (with the nearest valid key), a wrong type or a malformed file.
 Config config_load(const std::string& path, ConfigSources* sources = nullptr);
+// The same for YAML text; `origin` names it in errors where config_load names the file ("DIR/manifest.pb").
+Config config_parse(const std::string& text, const std::string& origin, ConfigSources* sources = nullptr);
 // Applies one "section.key=value" override. Throws rt::UserError as above, naming --set.
 void config_set(Config& config, const std::string& assignment, ConfigSources* sources = nullptr);
 // Checks values and relations between keys; throws rt::UserError with the reason and what would be valid.

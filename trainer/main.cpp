@@ -1,4 +1,4 @@
-// The ringtrain command-line program: `ringtrain train --config FILE [--set k=v ...] [--resume [PATH]]`, `ringtrain inspect PATH`.
+// The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +9,7 @@
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "trainer/config.h"
+#include "trainer/run_config.h"
 #include "trainer/train_loop.h"
 
 namespace {
@@ -21,7 +22,9 @@ int run(int argc, char** argv) {
   CLI::App* train = app.add_subcommand("train", "Train a model from a YAML config");
   std::string config_path;
   std::vector<std::string> overrides;
-  train->add_option("--config", config_path, "YAML config file (keys below); defaults are used where it is silent")
+  train->add_option("--config", config_path,
+                    "YAML config file (keys below); defaults are used where it is silent. Without it, --resume "
+                    "continues with the config saved in the checkpoint")
       ->check(CLI::ExistingFile);
   train->add_option("--set", overrides, "Override one key: section.key=value (repeatable)")->take_all();
   std::string resume_path;
@@ -50,12 +53,11 @@ int run(int argc, char** argv) {
     rt::checkpoint_inspect(inspect_path, stdout);
     return 0;
   }
-  rt::ConfigSources sources;
-  rt::Config config = config_path.empty() ? rt::Config{} : rt::config_load(config_path, &sources);
-  for (const std::string& s : overrides) rt::config_set(config, s, &sources);
-  rt::config_validate(config, sources);
   rt::TrainOptions options;
   if (resume->count() > 0) options.resume = resume_path;
+  rt::ConfigSources sources;
+  const rt::Config config = rt::run_config(config_path, overrides, options.resume, &sources);
+  rt::config_validate(config, sources);
   rt::train_run(config, options);
   return 0;
 }

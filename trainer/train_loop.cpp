@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/rank_shard.h"
 #include "trainer/metrics.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
@@ -47,25 +48,6 @@ void write_resolved_config(const Config& config) {
   std::ofstream out(dir / "config.yaml");
   if (!out) throw UserError("cannot write '" + (dir / "config.yaml").string() + "'; set log.dir to a writable directory");
   out << config_to_yaml(config);
-}
-
-// This rank's tokens of each sequence of a micro-batch: (B*S) -> (B*S/cp), global positions kept.
-LocalBatch shard_of(const LocalBatch& full, const std::vector<Chunk>& shard) {
-  LocalBatch out;
-  out.batch = full.batch;
-  for (const Chunk& c : shard) out.seq += c.length;
-  for (int64_t b = 0; b < full.batch; ++b) {
-    std::vector<Chunk> rows = shard;
-    for (Chunk& c : rows) c.start += b * full.seq;
-    for (const Chunk& c : rows) {
-      out.tokens.insert(out.tokens.end(), full.tokens.begin() + c.start, full.tokens.begin() + c.start + c.length);
-      out.labels.insert(out.labels.end(), full.labels.begin() + c.start, full.labels.begin() + c.start + c.length);
-      out.pos.insert(out.pos.end(), full.pos.begin() + c.start, full.pos.begin() + c.start + c.length);
-      out.long_range.insert(out.long_range.end(), full.long_range.begin() + c.start,
-                            full.long_range.begin() + c.start + c.length);
-    }
-  }
-  return out;
 }
 
 // The device train.device names; one this build or machine lacks is the user's mistake (exit 2, with the reason).
@@ -140,7 +122,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     std::vector<LocalBatch> parts;
     std::array<double, 4> sums{};  // trained labels, long-range labels, loss sum, long-range loss sum
     for (int64_t m = 0; m < loader.micro_steps(); ++m) {
-      parts.push_back(shard_of(loader.get(step, m), shard));
+      parts.push_back(rank_shard(loader.get(step, m), shard));
       for (size_t i = 0; i < parts.back().labels.size(); ++i) {
         sums[0] += parts.back().labels[i] >= 0;
         sums[1] += parts.back().labels[i] >= 0 && parts.back().long_range[i];

@@ -255,9 +255,9 @@ TEST_F(AttentionTest, BackwardMatchesFiniteDifferences) {
     VecD od, lsed, dqd(nq), dkd(nk), dvd(nk);
     naive_forward(p, as<double>(q), as<double>(k), as<double>(v), od, lsed);
     naive_backward(p, as<double>(q), as<double>(k), as<double>(v), od, as<double>(dout), lsed, dqd, dkd, dvd);
-    EXPECT_LE(rel_err(dqd, fq), 1e-9) << "the test's double dq disagrees with finite differences";
-    EXPECT_LE(rel_err(dkd, fk), 1e-9) << "the test's double dk disagrees with finite differences";
-    EXPECT_LE(rel_err(dvd, fv), 1e-9) << "the test's double dv disagrees with finite differences";
+    EXPECT_LE(rel_err_l2(dqd, fq), 1e-9) << "the test's double dq disagrees with finite differences";
+    EXPECT_LE(rel_err_l2(dkd, fk), 1e-9) << "the test's double dk disagrees with finite differences";
+    EXPECT_LE(rel_err_l2(dvd, fv), 1e-9) << "the test's double dv disagrees with finite differences";
 
     VecF o(nq), lse(c.Hq * c.Tq), of, lsef, dq(nq), dk(nk), dv(nk), dqf(nq), dkf(nk), dvf(nk);
     attention_reference_forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
@@ -353,7 +353,7 @@ const FlashVariant kFlashVariants[] = {
 
 // err(kernel vs other kernel) <= 2 * naive fp32 error + kFloor.
 void expect_agree(const std::string& what, const VecF& kernel, const VecF& other, const VecF& naive, const VecD& ref) {
-  const double ek = rel_err(kernel, as<double>(other)), en = rel_err(naive, ref);
+  const double ek = rel_err_l2(kernel, as<double>(other)), en = rel_err_l2(naive, ref);
   EXPECT_LE(ek, 2 * en + kFloor) << what << ": flash vs reference kernel " << ek << " vs naive fp32 error " << en;
 }
 

@@ -205,8 +205,8 @@ TEST(CudaAttentionNaive, MatchesCpuFlashKernels) {
     expect_close(tag + " dq", dq, f32.dq, ref.dq);
     expect_close(tag + " dk", dk, f32.dk, ref.dk);
     expect_close(tag + " dv", dv, f32.dv, ref.dv);
-    EXPECT_GT(rel_err(b16.o, ref.o), 10 * rel_err(f32.o, ref.o)) << "the bf16 rounding is not applied";
-    EXPECT_GT(rel_err(b16.dq, ref.dq), 10 * rel_err(f32.dq, ref.dq)) << "the bf16 rounding is not applied";
+    EXPECT_GT(rel_err_l2(b16.o, ref.o), 10 * rel_err_l2(f32.o, ref.o)) << "the bf16 rounding is not applied";
+    EXPECT_GT(rel_err_l2(b16.dq, ref.dq), 10 * rel_err_l2(f32.dq, ref.dq)) << "the bf16 rounding is not applied";
   }
 }
 

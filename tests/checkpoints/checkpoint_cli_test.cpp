@@ -1,6 +1,7 @@
 // Checkpoints as a user meets them through `ringtrain`: bit-exact resume, resume on another rank count, fallback
-// past a corrupt checkpoint, refusals (corrupt, truncated, other model shape), a write killed midway, SIGTERM
-// under mpirun, `ringtrain inspect`, and the Python reader on a trained checkpoint.
+// past a corrupt checkpoint, refusals (corrupt, truncated, other model shape), resume with the checkpoint's own
+// config, a write killed midway, SIGTERM under mpirun, `ringtrain inspect`, and the Python reader on a trained
+// checkpoint.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -186,6 +187,37 @@ TEST_F(CheckpointCli, OtherModelShapeIsRefusedListingTheKeys) {
   o = train("fresh", "--set train.steps=1 --resume " + run_dir("nowhere"));
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_TRUE(contains(o.output, {"--resume " + run_dir("nowhere") + ": no such checkpoint"}));
+}
+
+// --resume without --config continues with the config saved in the checkpoint: its model shape (configs/tiny.yaml's
+// hidden size 128, where the defaults' 256 would be refused), steps, schedule, data and log.dir, bit for bit as the
+// run that never stopped; --set overrides still apply on top of it.
+TEST_F(CheckpointCli, ResumeWithoutConfigContinuesWithTheCheckpointsConfig) {
+  const std::string args = "--set train.steps=6 --set checkpoint.every=2";
+  ASSERT_NE(train("run", args, 1, "RINGTRAIN_TEST_KILL_DURING_SAVE=4").code, 0);  // dies saving step 4: latest is 2
+  ASSERT_EQ(train("whole", args).code, 0);
+  const std::string ringtrain = std::string("timeout 300 ") + RINGTRAIN_BIN + " train ";
+
+  // No PATH: the latest under checkpoint.dir of the defaults and --set, here log.dir.
+  Outcome o = rt_test::run_command(ringtrain + "--set log.dir=" + run_dir("run") + " --resume");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, {"resuming from " + ckpt("run", 2) + ": step 2", "step 3/6", "step 6/6"}));
+  EXPECT_EQ(o.output.find("changed since the checkpoint"), std::string::npos) << o.output;
+  EXPECT_EQ(losses("run"), losses("whole"));
+  EXPECT_TRUE(same_state(ckpt("whole", 6), ckpt("run", 6)));
+  const auto model = checkpoint_read(ckpt("run", 6)).tensors(kModelFile);
+  ASSERT_FALSE(model.empty());
+  EXPECT_EQ(model.front(), (std::pair<std::string, std::vector<int64_t>>{"model.embed_tokens.weight", {256, 128}}));
+
+  // A checkpoint named by PATH, with overrides: one more step, into another log.dir.
+  o = rt_test::run_command(ringtrain + "--resume " + ckpt("run", 6) + " --set train.steps=7 --set log.dir=" +
+                           run_dir("more"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, {"resuming from " + ckpt("run", 6) + ": step 6", "step 7/7",
+                                  "train.steps: checkpoint 6, config 7", "log.dir: checkpoint " + run_dir("run") + ", config " + run_dir("more")}));
+  const Checkpoint more = checkpoint_read(ckpt("more", 7));
+  EXPECT_EQ(more.tensors(kModelFile), model);
+  EXPECT_TRUE(contains(more.info().config_yaml, {"hidden_size: 128", "steps: 7", "seq_len: 64"}));
 }
 
 // A write killed midway (SIGKILL halfway through optimizer.safetensors) leaves the previous checkpoint as

@@ -33,6 +33,7 @@
 
 #include "core/backend.h"
 #include "tests/device_skip.h"
+#include "tests/test_numerics.h"
 
 namespace rt {
 
@@ -44,22 +45,10 @@ void PrintTo(Device device, std::ostream* os) { *os << (device == Device::cuda ?
 
 namespace {
 
-template <class T>
-using Vec = std::vector<T>;
-using VecF = Vec<float>;
-using VecD = Vec<double>;
-using VecL = Vec<long double>;
 using VecI = Vec<int32_t>;
 using Shape = std::vector<int64_t>;
 
-constexpr double kFloor = 4 * FLT_EPSILON;      // a few float ulps, so no check has a zero tolerance
 constexpr double kFdSelfTol = 0.25 * FLT_EPSILON;  // the test's own double gradient vs finite differences
-
-// Element conversion: references run on exactly the float values the kernel saw.
-template <class T, class U>
-Vec<T> as(const Vec<U>& v) {
-  return Vec<T>(v.begin(), v.end());
-}
 
 int64_t numel(const Shape& s) {
   int64_t n = 1;
@@ -77,34 +66,10 @@ std::string str(const Shape& s) {
   return out;
 }
 
-uint64_t test_seed() {
-  if (const char* s = std::getenv("RT_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
-
-// max|got - ref| / max|ref| over finite ref entries (absolute when ref is all zero); a non-finite ref entry
-// must be matched exactly and a non-finite got entry elsewhere is an infinite error.
-template <class G>
-double rel_err(const Vec<G>& got, const VecD& ref) {
-  EXPECT_EQ(got.size(), ref.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(got.size(), ref.size()); ++i) {
-    const double g = static_cast<double>(got[i]), r = ref[i];
-    if (!std::isfinite(r) || !std::isfinite(g)) {
-      if (g != r) return std::numeric_limits<double>::infinity();
-      continue;
-    }
-    num = std::max(num, std::abs(g - r));
-    den = std::max(den, std::abs(r));
-  }
-  return den > 0 ? num / den : num;
-}
-
 // The one comparator: kernel error <= 2 * naive fp32 error + kFloor, both against ref; prints the ratio.
 template <class K>
 void expect_close(const std::string& what, const Vec<K>& kernel, const VecF& naive, const VecD& ref) {
-  const double ek = rel_err(kernel, ref), en = rel_err(naive, ref);
+  const double ek = rel_err_max(kernel, ref), en = rel_err_max(naive, ref);
   const std::string ratio = en > 0 ? std::to_string(ek / en).substr(0, 4) : "-";
   std::printf("[  error   ] %-48s kernel %.2e  naive %.2e  ratio %s\n", what.c_str(), ek, en, ratio.c_str());
   EXPECT_LE(ek, 2 * en + kFloor) << what << ": kernel error " << ek << " vs naive fp32 error " << en;
@@ -114,7 +79,7 @@ void expect_close(const std::string& what, const Vec<K>& kernel, const VecF& nai
 // below float precision (this validates the naive backward the tolerance comes from).
 void expect_grad(const std::string& what, const VecF& kernel, const VecF& naive, const VecD& analytic,
                  const VecD& fd) {
-  EXPECT_LE(rel_err(analytic, fd), kFdSelfTol) << what << ": the test's double gradient disagrees with FD";
+  EXPECT_LE(rel_err_max(analytic, fd), kFdSelfTol) << what << ": the test's double gradient disagrees with FD";
   expect_close(what, kernel, naive, fd);
 }
 

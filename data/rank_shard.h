@@ -1,0 +1,15 @@
+// This rank's shard of a loader batch: the tokens of its sequence chunks (zigzag or contiguous), global positions kept.
+#pragma once
+#include <vector>
+
+#include "data/loader.h"
+#include "parallel/sharding.h"
+
+namespace rt {
+
+// full: B sequences of S tokens (N = B*S); chunks: this rank's global positions within one sequence
+// (shard_chunks). Returns B sequences of T = sum of the chunk lengths (N = B*T): each sequence's chunks back to
+// back, in order, with their tokens, labels, global positions and long-range flags.
+LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks);
+
+}  // namespace rt
