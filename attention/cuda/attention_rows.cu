@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt {
 namespace {
@@ -62,21 +63,21 @@ __global__ void gather_columns_kernel(const float* src, int64_t H, int64_t T, in
 void attention_cuda_delta(const AttentionProblem& p, const float* o, const float* dout, float* delta,
                           cudaStream_t stream) {
   if (p.Tq * p.Hq == 0) return;
-  delta_kernel<<<gpu::blocks_for(p.Tq * p.Hq, kWarps), kThreads, 0, stream>>>(o, dout, p.Tq, p.Hq, p.D, delta);
+  RT_LAUNCH(delta_kernel, gpu::blocks_for(p.Tq * p.Hq, kWarps), kThreads, 0, stream)(o, dout, p.Tq, p.Hq, p.D, delta);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void attention_cuda_merge(const float* ob, const float* lb, int64_t n, int64_t row, int64_t T, int64_t H, int64_t D,
                           float* o, float* lse, cudaStream_t stream) {
   if (n * H == 0) return;
-  merge_kernel<<<gpu::blocks_for(n * H, kWarps), kThreads, 0, stream>>>(ob, lb, n, row, T, H, D, o, lse);
+  RT_LAUNCH(merge_kernel, gpu::blocks_for(n * H, kWarps), kThreads, 0, stream)(ob, lb, n, row, T, H, D, o, lse);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void attention_cuda_gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t n, float* dst,
                                    cudaStream_t stream) {
   if (n * H == 0) return;
-  gather_columns_kernel<<<gpu::blocks_for(n * H, kThreads), kThreads, 0, stream>>>(src, H, T, row, n, dst);
+  RT_LAUNCH(gather_columns_kernel, gpu::blocks_for(n * H, kThreads), kThreads, 0, stream)(src, H, T, row, n, dst);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

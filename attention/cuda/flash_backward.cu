@@ -5,6 +5,7 @@
 #include "attention/cuda/flash_cuda.h"
 #include "attention/cuda/flash_mma.cuh"
 #include "core/check.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::flash_cuda {
 namespace {
@@ -42,7 +43,7 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(BackwardParams p)
   constexpr int kSt = kBr / 8;                 // 8-query C tiles of S^T
   constexpr int kOt = DP / 8;                  // 8-column C tiles of dK, dV
   constexpr int kQt = kOt / 2;                 // 8-column C tiles of a warp's half of dQ
-  extern __shared__ __align__(16) unsigned char smem_bytes[];
+  RT_DYNAMIC_SHARED(unsigned char, smem_bytes);
   bf16* sk = reinterpret_cast<bf16*>(smem_bytes);  // (kBc, kLd)
   bf16* sv = sk + kBc * kLd;                       // (kBc, kLd)
   bf16* sq = sv + kBc * kLd;                       // 2 x (kBr, kLd)
@@ -220,7 +221,7 @@ void backward_run(const BackwardParams& bp, cudaStream_t stream) {
   }();
   (void)configured;
   const dim3 grid(static_cast<unsigned>(bp.Hk), static_cast<unsigned>((bp.Tk + kBc - 1) / kBc));
-  backward_kernel<DP><<<grid, kThreads, bytes, stream>>>(bp);
+  RT_LAUNCH(backward_kernel<DP>, grid, kThreads, bytes, stream)(bp);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::flash_cuda {
 namespace {
@@ -26,7 +27,7 @@ void to_bf16_heads(const float* x, int64_t T, int64_t H, int64_t D, int64_t Dp, 
                    cudaStream_t stream) {
   const int64_t n = H * T * (Dp / 8);
   if (n == 0) return;
-  to_bf16_heads_kernel<<<gpu::blocks_for(n, 256), 256, 0, stream>>>(x, T, H, D, Dp, y);
+  RT_LAUNCH(to_bf16_heads_kernel, gpu::blocks_for(n, 256), 256, 0, stream)(x, T, H, D, Dp, y);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -5,6 +5,7 @@
 #include "attention/cuda/flash_cuda.h"
 #include "attention/cuda/flash_mma.cuh"
 #include "core/check.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::flash_cuda {
 namespace {
@@ -36,7 +37,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(ForwardParams p) {
   constexpr int kKs = DP / 16;    // k-steps over the head dim
   constexpr int kSt = kBc / 8;    // 8-key C tiles of S
   constexpr int kOt = DP / 8;     // 8-column C tiles of O
-  extern __shared__ __align__(16) unsigned char smem_bytes[];
+  RT_DYNAMIC_SHARED(unsigned char, smem_bytes);
   bf16* sq = reinterpret_cast<bf16*>(smem_bytes);  // (kBr, kLd)
   bf16* sk = sq + kBr * kLd;                       // 2 x (kBc, kLd)
   bf16* sv = sk + 2 * kBc * kLd;                   // 2 x (kBc, kLd)
@@ -182,7 +183,7 @@ void forward_run(const ForwardParams& fp, int64_t Tq, cudaStream_t stream) {
   }();
   (void)configured;
   const dim3 grid(static_cast<unsigned>(fp.Hq), static_cast<unsigned>((Tq + kBr - 1) / kBr));
-  forward_kernel<DP><<<grid, kThreads, bytes, stream>>>(fp);
+  RT_LAUNCH(forward_kernel<DP>, grid, kThreads, bytes, stream)(fp);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

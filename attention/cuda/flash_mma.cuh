@@ -18,10 +18,15 @@
 
 #include <cstdint>
 
+#ifdef RT_SIMT_EMULATION
+#include "tests/cuda_emulation/simt_ptx.h"  // the PTX wrappers below, on the CPU SIMT emulator of the test suite
+#endif
+
 namespace rt::flash_cuda {
 
 using bf16 = __nv_bfloat16;
 
+#ifndef RT_SIMT_EMULATION
 __device__ inline uint32_t smem_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 // 16 bytes global -> shared without registers; valid = false writes 16 zero bytes (reads nothing).
@@ -56,6 +61,15 @@ __device__ inline void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, ui
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x, the hardware approximation (relative error ~2^-22, far below bf16's 2^-9); 2^-inf = 0.
+__device__ inline float exp2_fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+#endif  // !RT_SIMT_EMULATION
+
 // c0 += a b[0..1], c1 += a b[2..3]: the two 8-column B fragments one ldmatrix.x4 loads.
 __device__ inline void mma_bf16_x2(float c0[4], float c1[4], const uint32_t a[4], const uint32_t b[4]) {
   mma_bf16(c0, a, b[0], b[1]);
@@ -66,13 +80,6 @@ __device__ inline void mma_bf16_x2(float c0[4], float c1[4], const uint32_t a[4]
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// 2^x, the hardware approximation (relative error ~2^-22, far below bf16's 2^-9); 2^-inf = 0.
-__device__ inline float exp2_fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // Two C tiles side by side (16 rows x columns 16j..16j+15) as one bf16 A fragment (16 x 16).

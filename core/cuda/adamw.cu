@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -25,7 +26,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
                   cudaStream_t stream) {
   if (n == 0) return;
   const AdamWStep::Scalars k = s.scalars();  // as on the CPU
-  adamw_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(param, grad, m, v, n, s.beta1, s.beta2, s.eps, s.grad_scale,
+  RT_LAUNCH(adamw_kernel, blocks_for(n, 256), 256, 0, stream)(param, grad, m, v, n, s.beta1, s.beta2, s.eps, s.grad_scale,
                                                         k.step_size, k.inv_sqrt_bc2, k.decay);
   RT_CHECK_CUDA(cudaGetLastError());
 }

@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -47,14 +48,14 @@ __global__ void cross_entropy_backward_kernel(const float* logits, const int32_t
 void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t V, float* losses, float* lse,
                            cudaStream_t stream) {
   if (N == 0) return;
-  cross_entropy_forward_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(logits, labels, V, losses, lse);
+  RT_LAUNCH(cross_entropy_forward_kernel, static_cast<unsigned>(N), kThreads, 0, stream)(logits, labels, V, losses, lse);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void cross_entropy_backward(const float* logits, const int32_t* labels, const float* lse, int64_t N, int64_t V,
                             float scale, float* dlogits, cudaStream_t stream) {
   if (N == 0) return;
-  cross_entropy_backward_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(logits, labels, lse, V, scale,
+  RT_LAUNCH(cross_entropy_backward_kernel, static_cast<unsigned>(N), kThreads, 0, stream)(logits, labels, lse, V, scale,
                                                                                     dlogits);
   RT_CHECK_CUDA(cudaGetLastError());
 }

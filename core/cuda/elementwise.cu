@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -30,31 +31,31 @@ __global__ void scale_kernel(float* x, float s, int64_t n) {
 
 void fill_f32(float* x, int64_t n, float value, cudaStream_t stream) {
   if (n == 0) return;
-  fill_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, n, value);
+  RT_LAUNCH(fill_kernel, blocks_for(n, kThreads), kThreads, 0, stream)(x, n, value);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void fill_i32(int32_t* x, int64_t n, int32_t value, cudaStream_t stream) {
   if (n == 0) return;
-  fill_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, n, value);
+  RT_LAUNCH(fill_kernel, blocks_for(n, kThreads), kThreads, 0, stream)(x, n, value);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  add_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(a, b, out, n);
+  RT_LAUNCH(add_kernel, blocks_for(n, kThreads), kThreads, 0, stream)(a, b, out, n);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  axpy_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(alpha, x, y, n);
+  RT_LAUNCH(axpy_kernel, blocks_for(n, kThreads), kThreads, 0, stream)(alpha, x, y, n);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void scale(float* x, float s, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, s, n);
+  RT_LAUNCH(scale_kernel, blocks_for(n, kThreads), kThreads, 0, stream)(x, s, n);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -23,14 +24,14 @@ __global__ void embedding_backward_kernel(const int32_t* tokens, const float* do
 void embedding_forward(const int32_t* tokens, const float* table, int64_t N, int64_t C, float* out,
                        cudaStream_t stream) {
   if (N * C == 0) return;
-  embedding_forward_kernel<<<blocks_for(N * C, 256), 256, 0, stream>>>(tokens, table, N, C, out);
+  RT_LAUNCH(embedding_forward_kernel, blocks_for(N * C, 256), 256, 0, stream)(tokens, table, N, C, out);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void embedding_backward(const int32_t* tokens, const float* dout, int64_t N, int64_t C, float* dtable,
                         cudaStream_t stream) {
   if (N * C == 0) return;
-  embedding_backward_kernel<<<blocks_for(N * C, 256), 256, 0, stream>>>(tokens, dout, N, C, dtable);
+  RT_LAUNCH(embedding_backward_kernel, blocks_for(N * C, 256), 256, 0, stream)(tokens, dout, N, C, dtable);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

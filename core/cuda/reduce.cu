@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -34,9 +35,9 @@ template <bool kSquares>
 double reduce(const float* x, int64_t n, cudaStream_t stream) {
   if (n == 0) return 0.0;
   auto* partial = static_cast<double*>(cuda_scratch_alloc((kBlocks + 1) * sizeof(double), stream));
-  partial_sum_kernel<kSquares><<<kBlocks, kThreads, 0, stream>>>(x, n, partial);
+  RT_LAUNCH(partial_sum_kernel<kSquares>, kBlocks, kThreads, 0, stream)(x, n, partial);
   RT_CHECK_CUDA(cudaGetLastError());
-  final_sum_kernel<<<1, kThreads, 0, stream>>>(partial, kBlocks, partial + kBlocks);
+  RT_LAUNCH(final_sum_kernel, 1, kThreads, 0, stream)(partial, kBlocks, partial + kBlocks);
   RT_CHECK_CUDA(cudaGetLastError());
   double result = 0;
   RT_CHECK_CUDA(cudaMemcpyAsync(&result, partial + kBlocks, sizeof(double), cudaMemcpyDeviceToHost, stream));

@@ -5,6 +5,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -75,7 +76,7 @@ __global__ void rmsnorm_dw_sum_kernel(const float* partial, int64_t chunks, int6
 void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* y, float* rstd,
                      cudaStream_t stream) {
   if (N == 0) return;
-  rmsnorm_forward_kernel<<<static_cast<unsigned>((N + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(x, w, eps, N, C, y, rstd);
+  RT_LAUNCH(rmsnorm_forward_kernel, static_cast<unsigned>((N + kWarps - 1) / kWarps), kWarps * 32, 0, stream)(x, w, eps, N, C, y, rstd);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
@@ -86,12 +87,12 @@ void rmsnorm_backward(const float* dy, const float* x, const float* w, const flo
   const int64_t chunks = std::min<int64_t>((N + 31) / 32, 256), rows_per_chunk = (N + chunks - 1) / chunks;
   auto* partial = static_cast<float*>(cuda_scratch_alloc(static_cast<size_t>(chunks * C) * sizeof(float), stream));
   const dim3 grid(static_cast<unsigned>((C + 31) / 32), static_cast<unsigned>(chunks));
-  rmsnorm_dw_partial_kernel<<<grid, dim3(32, 8), 0, stream>>>(dy, x, rstd, N, C, rows_per_chunk, partial);
+  RT_LAUNCH(rmsnorm_dw_partial_kernel, grid, dim3(32, 8), 0, stream)(dy, x, rstd, N, C, rows_per_chunk, partial);
   RT_CHECK_CUDA(cudaGetLastError());
-  rmsnorm_dw_sum_kernel<<<blocks_for(C, 256), 256, 0, stream>>>(partial, chunks, C, dw);
+  RT_LAUNCH(rmsnorm_dw_sum_kernel, blocks_for(C, 256), 256, 0, stream)(partial, chunks, C, dw);
   RT_CHECK_CUDA(cudaGetLastError());
   cuda_scratch_free(partial, stream);
-  rmsnorm_dx_kernel<<<static_cast<unsigned>((N + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(dy, x, w, rstd, N,
+  RT_LAUNCH(rmsnorm_dx_kernel, static_cast<unsigned>((N + kWarps - 1) / kWarps), kWarps * 32, 0, stream)(dy, x, w, rstd, N,
                                                                                                    C, dx);
   RT_CHECK_CUDA(cudaGetLastError());
 }

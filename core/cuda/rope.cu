@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -32,7 +33,7 @@ __global__ void rope_kernel(float* x, const int32_t* pos, int64_t N, int64_t H, 
 void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, float theta, float sign,
                 cudaStream_t stream) {
   if (N == 0 || D == 0) return;
-  rope_kernel<<<blocks_for(N * (D / 2), 256), 256, 0, stream>>>(x, pos, N, H, D, static_cast<double>(theta), sign);
+  RT_LAUNCH(rope_kernel, blocks_for(N * (D / 2), 256), 256, 0, stream)(x, pos, N, H, D, static_cast<double>(theta), sign);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -3,6 +3,7 @@
 #include "core/cuda/block_reduce.cuh"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/kernels.h"
+#include "core/cuda/launch.cuh"
 
 namespace rt::gpu {
 namespace {
@@ -29,14 +30,14 @@ __global__ void swiglu_backward_kernel(const float* dout, const float* gate, con
 
 void swiglu_forward(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
-  swiglu_forward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate, up, n, out);
+  RT_LAUNCH(swiglu_forward_kernel, blocks_for(n, 256), 256, 0, stream)(gate, up, n, out);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup,
                      cudaStream_t stream) {
   if (n == 0) return;
-  swiglu_backward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dout, gate, up, n, dgate, dup);
+  RT_LAUNCH(swiglu_backward_kernel, blocks_for(n, 256), 256, 0, stream)(dout, gate, up, n, dgate, dup);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

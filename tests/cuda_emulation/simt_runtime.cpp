@@ -1,0 +1,174 @@
+// The CUDA runtime and cuBLAS entry points the project calls, on the SIMT emulator: one emulated GPU whose memory is
+// host memory, streams that run each operation when it is queued, and cublasGemmEx computed from its definition
+// (column-major, TF32 inputs rounded as the tensor cores round them). Arguments are checked as the libraries check
+// them, and device ranges against live allocations.
+// simt.h first: it defines the CUDA keywords before the CUDA headers see them.
+#include "tests/cuda_emulation/simt.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "tests/cuda_emulation/simt_limits.h"
+
+namespace {
+
+std::mutex allocations_mutex;
+std::map<uintptr_t, size_t> allocations;  // live device allocations: start -> bytes
+
+// Fails unless [p, p + bytes) lies inside one live device allocation.
+void check_device_range(const void* p, size_t bytes, const char* what) {
+  if (bytes == 0) return;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(allocations_mutex);
+  auto it = allocations.upper_bound(a);
+  if (it == allocations.begin() || a + bytes > std::prev(it)->first + std::prev(it)->second)
+    simt::fail((std::string(what) + ": " + std::to_string(bytes) + " bytes are not inside one device allocation")
+                   .c_str());
+}
+
+cudaStream_t emulated_stream() {
+  static char stream_tag;
+  return reinterpret_cast<cudaStream_t>(&stream_tag);
+}
+
+// fp32 -> TF32 (10-bit mantissa), round to nearest even; inf and NaN pass through.
+float to_tf32(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7F800000u) != 0x7F800000u) bits = (bits + 0xFFFu + ((bits >> 13) & 1u)) & 0xFFFFE000u;
+  float y;
+  std::memcpy(&y, &bits, sizeof y);
+  return y;
+}
+
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    default: return "cudaError";
+  }
+}
+const char* cudaGetErrorString(cudaError_t error) {
+  return error == cudaSuccess ? "no error" : "error reported by the SIMT emulator's runtime";
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
+  *stream = emulated_stream();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }  // work ran when it was queued
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) {
+  *pool = nullptr;
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, enum cudaMemPoolAttr, void*) { return cudaSuccess; }
+
+cudaError_t cudaFuncSetAttribute(const void*, enum cudaFuncAttribute attr, int value) {
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) simt::raise_dynamic_shared_limit(static_cast<size_t>(value));
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
+  if (bytes == 0) return cudaErrorInvalidValue;
+  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  if (!*p) return cudaErrorMemoryAllocation;
+  std::memset(*p, 0xFF, bytes);  // fresh device memory is not zero: reading it before writing shows as NaN
+  std::lock_guard<std::mutex> lock(allocations_mutex);
+  allocations[reinterpret_cast<uintptr_t>(*p)] = bytes;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
+  {
+    std::lock_guard<std::mutex> lock(allocations_mutex);
+    if (allocations.erase(reinterpret_cast<uintptr_t>(p)) != 1) return cudaErrorInvalidValue;
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t) {
+  if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) check_device_range(src, bytes, "memcpy source");
+  if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) check_device_range(dst, bytes, "memcpy destination");
+  if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) return cudaErrorInvalidValue;  // the project names kinds
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+  check_device_range(p, bytes, "memset");
+  std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+
+cublasStatus_t cublasCreate(cublasHandle_t* handle) {
+  static char handle_tag;
+  *handle = reinterpret_cast<cublasHandle_t>(&handle_tag);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+const char* cublasGetStatusName(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "CUBLAS_STATUS";
+  }
+}
+const char* cublasGetStatusString(cublasStatus_t status) {
+  return status == CUBLAS_STATUS_SUCCESS ? "success" : "error reported by the SIMT emulator's cuBLAS";
+}
+
+// C (m,n) = alpha op(A) op(B) + beta C, column-major; fp32 storage, fp32 or TF32 compute. beta = 0 does not read C.
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+                            const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
+                            cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
+                            cublasComputeType_t compute, cublasGemmAlgo_t) {
+  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F ||
+      (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  const bool ta = transa != CUBLAS_OP_N, tb = transb != CUBLAS_OP_N;
+  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) ||
+      ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  const auto* a = static_cast<const float*>(A);
+  const auto* b = static_cast<const float*>(B);
+  auto* c = static_cast<float*>(C);
+  check_device_range(a, sizeof(float) * (static_cast<size_t>(lda) * ((ta ? m : k) - 1) + (ta ? k : m)), "gemm A");
+  check_device_range(b, sizeof(float) * (static_cast<size_t>(ldb) * ((tb ? k : n) - 1) + (tb ? n : k)), "gemm B");
+  check_device_range(c, sizeof(float) * (static_cast<size_t>(ldc) * (n - 1) + m), "gemm C");
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  auto in = [&](float x) { return compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? to_tf32(x) : x; };
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      float sum = 0.f;
+      for (int p = 0; p < k; ++p) {
+        const float x = ta ? a[i * static_cast<int64_t>(lda) + p] : a[p * static_cast<int64_t>(lda) + i];
+        const float y = tb ? b[p * static_cast<int64_t>(ldb) + j] : b[j * static_cast<int64_t>(ldb) + p];
+        sum += in(x) * in(y);
+      }
+      float& out = c[j * static_cast<int64_t>(ldc) + i];
+      out = be == 0.f ? al * sum : al * sum + be * out;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
