@@ -1,6 +1,7 @@
 // The SIMT emulator's shared-memory checks: launch sizes against sm_80's limits, ldmatrix / cp.async addresses.
 #include "tests/cuda_emulation/simt_limits.h"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -8,7 +9,7 @@
 
 namespace simt {
 namespace {
-size_t raised_limit = kDefaultDynamicShared;
+std::atomic<size_t> raised_limit = kDefaultDynamicShared;
 }  // namespace
 
 void raise_dynamic_shared_limit(size_t bytes) {
@@ -22,7 +23,7 @@ void raise_dynamic_shared_limit(size_t bytes) {
 void check_dynamic_shared_launch(size_t bytes) {
   if (bytes > raised_limit)
     fail(("a launch asks for " + std::to_string(bytes) + " bytes of dynamic shared memory but no cudaFuncSetAttribute "
-          "raised the limit above " + std::to_string(raised_limit))
+          "raised the limit above " + std::to_string(raised_limit.load()))
              .c_str());
 }
 

@@ -1,4 +1,4 @@
-// Shared-memory limits the SIMT emulator enforces, as an sm_80 GPU would (the smallest architecture we compile for).
+// Limits the SIMT emulator enforces: shared memory as on sm_80 (the smallest architecture we compile for), device ranges.
 #pragma once
 #include <cstddef>
 
@@ -13,5 +13,8 @@ void raise_dynamic_shared_limit(size_t bytes);
 void check_dynamic_shared_launch(size_t bytes);
 // Fails unless [p, p + bytes) lies inside the running block's dynamic shared memory, 16-byte aligned.
 void check_shared_range(const void* p, size_t bytes, const char* what);
+
+// Fails unless [p, p + bytes) lies inside one live device allocation (simt_runtime.cpp).
+void check_device_range(const void* p, size_t bytes, const char* what);
 
 }  // namespace simt

@@ -1,7 +1,7 @@
 // The CUDA runtime and cuBLAS entry points the project calls, on the SIMT emulator: one emulated GPU whose memory is
 // host memory, streams that run each operation when it is queued, and cublasGemmEx computed from its definition
 // (column-major, TF32 inputs rounded as the tensor cores round them). Arguments are checked as the libraries check
-// them, and device ranges against live allocations.
+// them, and device ranges against live allocations. Several threads may call it (a watchdog polls events).
 // simt.h first: it defines the CUDA keywords before the CUDA headers see them.
 #include "tests/cuda_emulation/simt.h"
 
@@ -24,17 +24,6 @@ namespace {
 std::mutex allocations_mutex;
 std::map<uintptr_t, size_t> allocations;  // live device allocations: start -> bytes
 
-// Fails unless [p, p + bytes) lies inside one live device allocation.
-void check_device_range(const void* p, size_t bytes, const char* what) {
-  if (bytes == 0) return;
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  std::lock_guard<std::mutex> lock(allocations_mutex);
-  auto it = allocations.upper_bound(a);
-  if (it == allocations.begin() || a + bytes > std::prev(it)->first + std::prev(it)->second)
-    simt::fail((std::string(what) + ": " + std::to_string(bytes) + " bytes are not inside one device allocation")
-                   .c_str());
-}
-
 cudaStream_t emulated_stream() {
   static char stream_tag;
   return reinterpret_cast<cudaStream_t>(&stream_tag);
@@ -52,11 +41,29 @@ float to_tf32(float x) {
 
 }  // namespace
 
+namespace simt {
+
+void check_device_range(const void* p, size_t bytes, const char* what) {
+  if (bytes == 0) return;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(allocations_mutex);
+  auto it = allocations.upper_bound(a);
+  if (it == allocations.begin() || a + bytes > std::prev(it)->first + std::prev(it)->second)
+    fail((std::string(what) + ": " + std::to_string(bytes) + " bytes are not inside one device allocation")
+                   .c_str());
+}
+
+}  // namespace simt
+
+using simt::check_device_range;
+
+// Eight devices, so that several MPI ranks on one node each get their own (they all share the host's memory).
+constexpr int kDevices = 8;
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = kDevices;
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int device) { return device >= 0 && device < kDevices ? cudaSuccess : cudaErrorInvalidDevice; }
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 const char* cudaGetErrorName(cudaError_t error) {
   switch (error) {
@@ -75,7 +82,19 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
   *stream = emulated_stream();
   return cudaSuccess;
 }
+cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }  // work ran when it was queued
+
+// Events: every operation completed when it was queued, so an event has always fired.
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
+  static char event_tag;
+  *event = reinterpret_cast<cudaEvent_t>(&event_tag);
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) {
   *pool = nullptr;
   return cudaSuccess;

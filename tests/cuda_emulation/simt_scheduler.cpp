@@ -1,6 +1,5 @@
 // The SIMT emulator's scheduler: a block's threads as fibers on the calling OS thread, barriers, warp exchange, cp.async.
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "tests/cuda_emulation/simt.h"
+#include "tests/cuda_emulation/simt_fiber.h"
 #include "tests/cuda_emulation/simt_limits.h"
 #include "tests/cuda_emulation/simt_ptx.h"
 
@@ -24,7 +24,7 @@ struct CpAsyncCopy {
 };
 
 struct Fiber {
-  ucontext_t context;
+  FiberContext context;
   ThreadPosition position;
   bool done = false;
   std::vector<CpAsyncCopy> copies;  // issued and not yet performed, oldest first
@@ -47,15 +47,16 @@ struct Emulator {
   char* stacks = nullptr;  // kMaxThreads stacks, mapped once and reused by every block
   std::vector<Fiber> fibers;
   Block block;
-  ucontext_t scheduler;
+  FiberContext scheduler;
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
   uint64_t progress = 0;               // arrivals and exits: a round without any is a deadlock
   std::vector<unsigned char> shared;   // the running block's dynamic shared memory
 };
 
+// One per OS thread: a kernel runs on the thread that launches it.
 Emulator& emulator() {
-  static Emulator e;
+  thread_local Emulator e;
   return e;
 }
 
@@ -67,7 +68,7 @@ Fiber& current_fiber() {
 
 void yield() {
   Emulator& e = emulator();
-  swapcontext(&e.current->context, &e.scheduler);
+  fiber_switch(e.current->context, e.scheduler);
 }
 
 void perform(const CpAsyncCopy& c) {
@@ -103,7 +104,9 @@ void fiber_main() {
   Warp& w = e.block.warps[f.position.warp];
   --w.live;
   if (w.arrived > 0) fail("a thread exited while other lanes of its warp wait in a warp collective");
-}  // returns to uc_link: the scheduler
+  fiber_switch(f.context, e.scheduler);  // never resumed
+  fail("a finished fiber was resumed");
+}
 
 void run_block(uint3 block_index, dim3 block_dim, dim3 grid_dim, size_t shared_bytes) {
   Emulator& e = emulator();
@@ -121,11 +124,7 @@ void run_block(uint3 block_index, dim3 block_dim, dim3 grid_dim, size_t shared_b
     Warp& w = e.block.warps[i / 32];
     ++w.size;
     ++w.live;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = e.stacks + static_cast<size_t>(i) * kStackBytes;
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &e.scheduler;
-    makecontext(&f.context, fiber_main, 0);
+    fiber_prepare(f.context, e.stacks + static_cast<size_t>(i) * kStackBytes, kStackBytes, fiber_main);
   }
   // Warp by warp, each as far as it can go (to a __syncthreads, or its end) before the next starts: warps drift apart
   // as far as barriers allow, so a missing barrier shows. Odd blocks run their warps in reverse order, so a hazard
@@ -142,7 +141,7 @@ void run_block(uint3 block_index, dim3 block_dim, dim3 grid_dim, size_t shared_b
           Fiber& f = e.fibers[i];
           if (f.done) continue;
           e.current = &f;
-          swapcontext(&e.scheduler, &f.context);
+          fiber_switch(e.scheduler, f.context);
           e.current = nullptr;
         }
       }
