@@ -49,6 +49,28 @@ void ldmatrix_complete(Slot* all) {
     }
 }
 
+// Runs once per warp instruction: A (16x16) and B (16x8) gathered from the 32 lanes' registers, then each lane's four
+// entries of A B into its out[]. A[row][k] is held by lane (row % 8) * 4 + (k % 8) / 2 in register
+// a[(row >= 8) + 2 (k >= 8)]; B[k][col] by lane col * 4 + (k % 8) / 2 in register b[k >= 8]; the lower half holds
+// the even k.
+void mma_complete(Slot* all) {
+  float A[16][16], B[16][8];
+  for (int row = 0; row < 16; ++row)
+    for (int k = 0; k < 16; ++k)
+      A[row][k] = bf16_to_float(all[(row % 8) * 4 + (k % 8) / 2].words[(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)] >>
+                                (16 * (k % 2)));
+  for (int k = 0; k < 16; ++k)
+    for (int col = 0; col < 8; ++col)
+      B[k][col] = bf16_to_float(all[col * 4 + (k % 8) / 2].words[4 + (k >= 8 ? 1 : 0)] >> (16 * (k % 2)));
+  for (int lane = 0; lane < 32; ++lane)
+    for (int e = 0; e < 4; ++e) {
+      const int row = (lane >> 2) + (e >= 2 ? 8 : 0), col = (lane % 4) * 2 + (e & 1);
+      float sum = 0.f;  // products of bf16 are exact in fp32; the sum is fp32, as the tensor core's
+      for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
+      std::memcpy(&all[lane].out[e], &sum, sizeof sum);
+    }
+}
+
 }  // namespace
 
 void ldmatrix_x4(uint32_t r[4], const void* row_address, bool transpose) {
@@ -64,21 +86,11 @@ void mma_bf16_m16n8k16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1
   std::memcpy(mine.words, a, 4 * sizeof(uint32_t));
   mine.words[4] = b0;
   mine.words[5] = b1;
-  const Slot* all = warp_exchange(mine);
-  auto A = [&](int row, int k) {  // held by lane (row % 8) * 4 + (k % 8) / 2 in register a[(row >= 8) + 2 (k >= 8)]
-    const uint32_t reg = all[(row % 8) * 4 + (k % 8) / 2].words[(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)];
-    return bf16_to_float(reg >> (16 * (k % 2)));
-  };
-  auto B = [&](int k, int col) {  // held by lane col * 4 + (k % 8) / 2 in register b[k >= 8]
-    const uint32_t reg = all[col * 4 + (k % 8) / 2].words[4 + (k >= 8 ? 1 : 0)];
-    return bf16_to_float(reg >> (16 * (k % 2)));
-  };
-  const int lane = position().lane, group = lane >> 2, tig = lane % 4;
+  const Slot* all = warp_exchange(mine, mma_complete);
   for (int e = 0; e < 4; ++e) {
-    const int row = group + (e >= 2 ? 8 : 0), col = tig * 2 + (e & 1);
-    float sum = 0.f;  // products of bf16 are exact in fp32; the sum is fp32, as the tensor core's
-    for (int k = 0; k < 16; ++k) sum += A(row, k) * B(k, col);
-    c[e] += sum;
+    float product;
+    std::memcpy(&product, &all[position().lane].out[e], sizeof product);
+    c[e] += product;
   }
 }
 

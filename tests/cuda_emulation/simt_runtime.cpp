@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "tests/cuda_emulation/simt_limits.h"
 
@@ -177,15 +178,30 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOper
   check_device_range(b, sizeof(float) * (static_cast<size_t>(ldb) * ((tb ? k : n) - 1) + (tb ? n : k)), "gemm B");
   check_device_range(c, sizeof(float) * (static_cast<size_t>(ldc) * (n - 1) + m), "gemm C");
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
-  auto in = [&](float x) { return compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? to_tf32(x) : x; };
+  // op(A) as (m,k) and op(B)^T as (n,k), row-major and rounded once, so that every dot product reads two rows.
+  const bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+  std::vector<float> ar(static_cast<size_t>(m) * k), br(static_cast<size_t>(n) * k);
+  for (int i = 0; i < m; ++i)
+    for (int p = 0; p < k; ++p) {
+      const float x = ta ? a[i * static_cast<int64_t>(lda) + p] : a[p * static_cast<int64_t>(lda) + i];
+      ar[static_cast<size_t>(i) * k + p] = tf32 ? to_tf32(x) : x;
+    }
+  for (int j = 0; j < n; ++j)
+    for (int p = 0; p < k; ++p) {
+      const float y = tb ? b[p * static_cast<int64_t>(ldb) + j] : b[j * static_cast<int64_t>(ldb) + p];
+      br[static_cast<size_t>(j) * k + p] = tf32 ? to_tf32(y) : y;
+    }
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
-      float sum = 0.f;
-      for (int p = 0; p < k; ++p) {
-        const float x = ta ? a[i * static_cast<int64_t>(lda) + p] : a[p * static_cast<int64_t>(lda) + i];
-        const float y = tb ? b[p * static_cast<int64_t>(ldb) + j] : b[j * static_cast<int64_t>(ldb) + p];
-        sum += in(x) * in(y);
-      }
+      // fp32 products and sums, in 8 interleaved partial sums (the tensor cores' order is unspecified too)
+      const float* x = &ar[static_cast<size_t>(i) * k];
+      const float* y = &br[static_cast<size_t>(j) * k];
+      float part[8] = {};
+      int p = 0;
+      for (; p + 8 <= k; p += 8)
+        for (int l = 0; l < 8; ++l) part[l] += x[p + l] * y[p + l];
+      for (; p < k; ++p) part[p % 8] += x[p] * y[p];
+      const float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
       float& out = c[j * static_cast<int64_t>(ldc) + i];
       out = be == 0.f ? al * sum : al * sum + be * out;
     }
