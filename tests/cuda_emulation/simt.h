@@ -9,7 +9,8 @@
 // and a cp.async destination reads as NaN from its issue to its wait_group, so a missing barrier or wait shows as a
 // wrong result. Checked: barriers and collectives that cannot complete (deadlock), collectives after lanes of the warp
 // exited, dynamic shared memory bounds and alignment of ldmatrix / cp.async, launches above sm_80's shared memory or
-// above the limit cudaFuncSetAttribute raised, and (simt_runtime.cpp) device ranges of copies and cuBLAS calls.
+// above the limit cudaFuncSetAttribute raised, and (simt_runtime.cpp) device ranges of copies and cuBLAS calls. With
+// the memcheck build (CMakeLists.txt) AddressSanitizer also checks every access of the kernels to device memory.
 #pragma once
 #if defined(__HOST_DEFINES_H__) && !defined(RT_SIMT_EMULATION)
 #error "tests/cuda_emulation/simt.h must be included before any CUDA header"

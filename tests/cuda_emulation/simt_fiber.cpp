@@ -3,7 +3,17 @@
 // runs with the thread's, and kernels do not change them.
 #include "tests/cuda_emulation/simt_fiber.h"
 
+#include <pthread.h>
+
 #include <cstdint>
+#include <cstdlib>
+
+// RT_SIMT_ASAN: the binaries link AddressSanitizer (tests/cuda_emulation/CMakeLists.txt); this file itself need not
+// be instrumented to announce the switches.
+#if RT_SIMT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #if !defined(__x86_64__)
 #error "the SIMT emulator's fibers are written for x86-64"
@@ -38,18 +48,74 @@ rt_simt_fiber_switch:
 extern "C" void rt_simt_fiber_switch(void** save_sp, void* load_sp);
 
 namespace simt {
+namespace {
+
+thread_local void (*fiber_entry)() = nullptr;
+
+// Every fiber starts here: it tells AddressSanitizer the switch onto its stack has finished, then runs the entry.
+void fiber_start() {
+#if RT_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  fiber_entry();
+  std::abort();  // entries end with fiber_exit
+}
+
+#if RT_SIMT_ASAN
+void find_thread_stack(FiberContext& c) {
+  if (c.stack_bottom) return;
+  pthread_attr_t attr;
+  void* bottom = nullptr;
+  size_t size = 0;
+  pthread_getattr_np(pthread_self(), &attr);
+  pthread_attr_getstack(&attr, &bottom, &size);
+  pthread_attr_destroy(&attr);
+  c.stack_bottom = bottom;
+  c.stack_size = size;
+}
+#endif
+
+void switch_to(FiberContext& from, FiberContext& to, bool from_ends) {
+#if RT_SIMT_ASAN
+  find_thread_stack(to);
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(from_ends ? nullptr : &fake_stack, to.stack_bottom, to.stack_size);
+  rt_simt_fiber_switch(&from.sp, to.sp);
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);  // resumed
+#else
+  (void)from_ends;
+  rt_simt_fiber_switch(&from.sp, to.sp);
+#endif
+}
+
+}  // namespace
 
 void fiber_prepare(FiberContext& c, char* stack, size_t bytes, void (*entry)()) {
-  // From the 16-byte aligned top down: a null return address for entry, entry (what the switch's `ret` jumps to), then
-  // six zeroed callee-saved registers. entry starts with %rsp = top - 8, as after a call.
+  if (fiber_entry && fiber_entry != entry) std::abort();
+  fiber_entry = entry;
+  c.stack_bottom = stack;
+  c.stack_size = bytes;
+#if RT_SIMT_ASAN
+  // The stack's last fiber ended inside its frames fiber_start -> entry -> fiber_exit, which never return: their
+  // poisoning is stale. Every other frame returned (and was unpoisoned); that chain lies within the top 16 KiB.
+  const size_t stale = bytes < 16384 ? bytes : 16384;
+  __asan_unpoison_memory_region(stack + bytes - stale, stale);
+#endif
+  // From the 16-byte aligned top down: a null return address for fiber_start, fiber_start (what the switch's `ret`
+  // jumps to), then six zeroed callee-saved registers. fiber_start begins with %rsp = top - 8, as after a call.
   auto top = (reinterpret_cast<uintptr_t>(stack) + bytes) & ~uintptr_t{15};
   auto* slots = reinterpret_cast<uint64_t*>(top);
   slots[-1] = 0;
-  slots[-2] = reinterpret_cast<uint64_t>(entry);
+  slots[-2] = reinterpret_cast<uint64_t>(&fiber_start);
   for (int r = 3; r <= 8; ++r) slots[-r] = 0;
   c.sp = &slots[-8];
 }
 
-void fiber_switch(FiberContext& from, FiberContext& to) { rt_simt_fiber_switch(&from.sp, to.sp); }
+void fiber_switch(FiberContext& from, FiberContext& to) { switch_to(from, to, false); }
+
+void fiber_exit(FiberContext& from, FiberContext& to) {
+  switch_to(from, to, true);
+  std::abort();  // never resumed
+}
 
 }  // namespace simt

@@ -104,8 +104,7 @@ void fiber_main() {
   Warp& w = e.block.warps[f.position.warp];
   --w.live;
   if (w.arrived > 0) fail("a thread exited while other lanes of its warp wait in a warp collective");
-  fiber_switch(f.context, e.scheduler);  // never resumed
-  fail("a finished fiber was resumed");
+  fiber_exit(f.context, e.scheduler);
 }
 
 void run_block(uint3 block_index, dim3 block_dim, dim3 grid_dim, size_t shared_bytes) {
