@@ -3,17 +3,10 @@
 // runs with the thread's, and kernels do not change them.
 #include "tests/cuda_emulation/simt_fiber.h"
 
-#include <pthread.h>
-
 #include <cstdint>
 #include <cstdlib>
 
-// RT_SIMT_ASAN: the binaries link AddressSanitizer (tests/cuda_emulation/CMakeLists.txt); this file itself need not
-// be instrumented to announce the switches.
-#if RT_SIMT_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "tests/cuda_emulation/simt_fiber_sanitizer.h"
 
 #if !defined(__x86_64__)
 #error "the SIMT emulator's fibers are written for x86-64"
@@ -52,40 +45,18 @@ namespace {
 
 thread_local void (*fiber_entry)() = nullptr;
 
-// Every fiber starts here: it tells AddressSanitizer the switch onto its stack has finished, then runs the entry.
+// Every fiber starts here: it tells the sanitizer the switch onto its stack has finished, then runs the entry.
 void fiber_start() {
-#if RT_SIMT_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
-#endif
+  sanitizer_arrived(nullptr);
   fiber_entry();
   std::abort();  // entries end with fiber_exit
 }
 
-#if RT_SIMT_ASAN
-void find_thread_stack(FiberContext& c) {
-  if (c.stack_bottom) return;
-  pthread_attr_t attr;
-  void* bottom = nullptr;
-  size_t size = 0;
-  pthread_getattr_np(pthread_self(), &attr);
-  pthread_attr_getstack(&attr, &bottom, &size);
-  pthread_attr_destroy(&attr);
-  c.stack_bottom = bottom;
-  c.stack_size = size;
-}
-#endif
-
-void switch_to(FiberContext& from, FiberContext& to, bool from_ends) {
-#if RT_SIMT_ASAN
-  find_thread_stack(to);
+void switch_to(FiberContext& from, FiberContext& to, bool for_good) {
   void* fake_stack = nullptr;
-  __sanitizer_start_switch_fiber(from_ends ? nullptr : &fake_stack, to.stack_bottom, to.stack_size);
+  sanitizer_leaving(to, &fake_stack, for_good);
   rt_simt_fiber_switch(&from.sp, to.sp);
-  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);  // resumed
-#else
-  (void)from_ends;
-  rt_simt_fiber_switch(&from.sp, to.sp);
-#endif
+  sanitizer_arrived(fake_stack);  // resumed
 }
 
 }  // namespace
@@ -95,12 +66,7 @@ void fiber_prepare(FiberContext& c, char* stack, size_t bytes, void (*entry)()) 
   fiber_entry = entry;
   c.stack_bottom = stack;
   c.stack_size = bytes;
-#if RT_SIMT_ASAN
-  // The stack's last fiber ended inside its frames fiber_start -> entry -> fiber_exit, which never return: their
-  // poisoning is stale. Every other frame returned (and was unpoisoned); that chain lies within the top 16 KiB.
-  const size_t stale = bytes < 16384 ? bytes : 16384;
-  __asan_unpoison_memory_region(stack + bytes - stale, stale);
-#endif
+  sanitizer_fresh_stack(stack, bytes);
   // From the 16-byte aligned top down: a null return address for fiber_start, fiber_start (what the switch's `ret`
   // jumps to), then six zeroed callee-saved registers. fiber_start begins with %rsp = top - 8, as after a call.
   auto top = (reinterpret_cast<uintptr_t>(stack) + bytes) & ~uintptr_t{15};

@@ -208,9 +208,3 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOper
     }
   return CUBLAS_STATUS_SUCCESS;
 }
-
-#if RT_SIMT_ASAN
-// AddressSanitizer's defaults for the memcheck build: the process-lifetime GPU context and its tensors are never
-// freed, by design (core/cuda/cuda_context.cpp), so leaks are not reported.
-extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
-#endif
