@@ -24,7 +24,14 @@ echo "GPU: $gpu | $(date -u +%Y-%m-%d) | $(/usr/local/cuda/bin/nvcc --version 2>
 
 # 1. build
 t0=$SECONDS
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_CUDA=ON >/dev/null
+mkdir -p "$build"
+if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_CUDA=ON >"$build/configure.log" 2>&1; then
+  grep -m3 -i "could not find\|error" "$build/configure.log" || true
+  echo "FAIL: configuring the CUDA build failed (log: $build/configure.log). Machines without the Debian packages of"
+  echo "      launch/setup.sh (the lent GPU machines have none and reach no registry): see docs/gpu.md, 'Before the"
+  echo "      first GPU run'."
+  exit 1
+fi
 cmake --build "$build" -j "$(nproc)" >/dev/null || { echo "FAIL: the CUDA build failed"; exit 1; }
 echo "build: $((SECONDS - t0)) s"
 
