@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -25,6 +26,13 @@ std::string format_nccl_error(int code) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// 2 -> "2", 0.5 -> "0.5": seconds as a user wrote them.
+std::string seconds_text(double s) {
+  std::ostringstream out;
+  out << s;
+  return out.str();
+}
 
 // Follows every NCCL operation a communicator queued until its completion event fires. A thread polls every
 // 100 ms; when an operation is older than the timeout, or NCCL reports an asynchronous error, it aborts the NCCL
@@ -82,7 +90,7 @@ class Watchdog {
         const double age = std::chrono::duration<double>(Clock::now() - it->second.since).count();
         if (age > timeout_s_)
           abort_job("NCCL " + it->second.what + " has not completed " + std::to_string(static_cast<int>(age)) +
-                    " s after it was issued (timeout " + std::to_string(timeout_s_) +
+                    " s after it was issued (timeout " + seconds_text(timeout_s_) +
                     " s, parallel.comm_timeout_s): a peer rank is probably stuck or dead");
         ++it;
       }

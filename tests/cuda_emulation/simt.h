@@ -61,21 +61,25 @@ size_t dynamic_shared_bytes();
 [[noreturn]] void fail(const char* what);
 // Runs body on every thread of every block of the grid, blocks in order of blockIdx (x fastest).
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
+// What is in flight on `stream` completes first (simt_streams.h).
+void stream_ready(cudaStream_t stream);
 
 // kernel<<<grid, block, shared_bytes, stream>>>(args...): arguments are copied, as a launch copies them.
 template <class Kernel>
 struct Launcher {
   dim3 grid, block;
   size_t shared_bytes;
+  cudaStream_t stream;
   Kernel kernel;
   template <class... Args>
   void operator()(Args... args) const {
+    stream_ready(stream);
     run_grid(grid, block, shared_bytes, [&] { kernel(args...); });
   }
 };
 template <class Kernel>
-Launcher<Kernel> launcher(dim3 grid, dim3 block, size_t shared_bytes, Kernel kernel) {
-  return {grid, block, shared_bytes, kernel};
+Launcher<Kernel> launcher(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, Kernel kernel) {
+  return {grid, block, shared_bytes, stream, kernel};
 }
 
 }  // namespace simt
@@ -87,7 +91,7 @@ Launcher<Kernel> launcher(dim3 grid, dim3 block, size_t shared_bytes, Kernel ker
 
 // core/cuda/launch.cuh's two constructs that are not C++.
 #define RT_LAUNCH(kernel, grid, block, shared_bytes, stream) \
-  ((void)(stream), ::simt::launcher((grid), (block), (shared_bytes), [](auto... a) { kernel(a...); }))
+  ::simt::launcher((grid), (block), (shared_bytes), (stream), [](auto... a) { kernel(a...); })
 #define RT_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(::simt::dynamic_shared())
 
 // cuda_runtime.h declares this overload for nvcc only.

@@ -1,18 +1,20 @@
 // The NCCL entry points the project calls, for the SIMT emulator's GPUs: each NCCL communicator is an MPI communicator
-// over the same ranks (ordered by NCCL rank), and each operation runs over MPI when it is queued (grouped sends and
-// receives together at ncclGroupEnd, as NCCL pairs them). Buffers are checked against the live device allocations.
+// over the same ranks (ordered by NCCL rank). A group's sends and receives are posted together at ncclGroupEnd and
+// stay in flight on their stream until waited for (simt_streams.h); the collectives run when queued. Buffers are
+// checked against the live device allocations.
 #include "tests/cuda_emulation/simt.h"  // first: it defines the CUDA keywords
 
 #include <mpi.h>
 #include <nccl.h>
 
-#include <chrono>
+#include <memory>
+#include <mutex>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/cuda_emulation/simt_limits.h"
+#include "tests/cuda_emulation/simt_streams.h"
 
 struct ncclComm {
   MPI_Comm mpi;
@@ -20,8 +22,6 @@ struct ncclComm {
 };
 
 namespace {
-
-constexpr int kHangSeconds = 60;
 
 MPI_Datatype mpi_type(ncclDataType_t t) {
   switch (t) {
@@ -51,43 +51,49 @@ struct P2p {
   ncclDataType_t type;
   int peer;
   ncclComm_t comm;
+  cudaStream_t stream;
 };
 
 thread_local int group_depth = 0;
 thread_local std::vector<P2p> group;
+std::mutex requests_mutex;  // MPI forbids testing one request from two threads at once (the watchdog polls)
 
-// Receives first, then sends, then waits for all: what a group's send/receive pairs need never to deadlock.
-void run_group() {
-  std::vector<MPI_Request> requests;
+// Posts the group's receives and sends and leaves them in flight on `stream` (after what is in flight there) until
+// an event wait, a synchronisation or the watchdog's query finds them complete.
+void run_group(cudaStream_t stream) {
+  simt::wait_complete(simt::stream_in_flight(stream));  // stream order
+  auto requests = std::make_shared<std::vector<MPI_Request>>();
+  std::string what = "group of";
   for (bool sends : {false, true})
     for (const P2p& op : group) {
       if (op.send != sends) continue;
       if (op.peer < 0 || op.peer >= op.comm->size) simt::fail("emulated NCCL: send or receive to a rank outside the communicator");
       simt::check_device_range(op.buffer, op.count * type_bytes(op.type), op.send ? "ncclSend buffer" : "ncclRecv buffer");
-      requests.emplace_back();
+      requests->emplace_back();
       const int count = static_cast<int>(op.count);
+      std::lock_guard<std::mutex> lock(requests_mutex);
       if (op.send)
-        check_mpi(MPI_Isend(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests.back()), "send");
+        check_mpi(MPI_Isend(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests->back()), "send");
       else
-        check_mpi(MPI_Irecv(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests.back()), "recv");
+        check_mpi(MPI_Irecv(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests->back()), "recv");
+      what += std::string(op.send ? " a send to rank " : " a receive from rank ") + std::to_string(op.peer);
     }
-  // Real NCCL queues the group and returns, and the communicator's watchdog ends a hang; here the group runs now, so
-  // a hang (peers that do not pair up) is ended here, with its reason.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kHangSeconds);
-  for (int done = 0; !done;) {
-    check_mpi(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE), "wait");
-    if (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));  // leave the core to the peer's kernels
-    if (!done && std::chrono::steady_clock::now() > deadline)
-      simt::fail(("emulated NCCL: a group of " + std::to_string(group.size()) + " sends and receives has not completed in " +
-                  std::to_string(kHangSeconds) + " s: the ranks' sends and receives do not pair up")
-                     .c_str());
-  }
   group.clear();
+  auto done = std::make_shared<bool>(false);
+  simt::stream_add(stream, std::make_shared<simt::InFlight>(simt::InFlight{what, [requests, done] {
+    std::lock_guard<std::mutex> lock(requests_mutex);
+    if (*done) return true;
+    int complete = 0;
+    check_mpi(MPI_Testall(static_cast<int>(requests->size()), requests->data(), &complete, MPI_STATUSES_IGNORE), "test");
+    *done = complete != 0;
+    return *done;
+  }}));
 }
 
-ncclResult_t add_p2p(const P2p& op) {
+ncclResult_t add_p2p(const P2p& op, cudaStream_t stream) {
+  if (!group.empty() && group.back().stream != stream) simt::fail("emulated NCCL: one group on two streams");
   group.push_back(op);
-  if (group_depth == 0) run_group();  // outside a group: a group of one
+  if (group_depth == 0) run_group(stream);  // outside a group: a group of one
   return ncclSuccess;
 }
 
@@ -135,7 +141,7 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   delete comm;
   return ncclSuccess;
 }
-ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
+ncclResult_t ncclCommAbort(ncclComm_t) { return ncclSuccess; }  // the caller ends the job next
 ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t* error) {
   *error = ncclSuccess;
   return ncclSuccess;
@@ -147,20 +153,23 @@ ncclResult_t ncclGroupStart() {
 }
 ncclResult_t ncclGroupEnd() {
   if (group_depth == 0) return ncclInvalidUsage;
-  if (--group_depth == 0) run_group();
+  if (--group_depth == 0 && !group.empty()) run_group(group.front().stream);
   return ncclSuccess;
 }
 
-ncclResult_t ncclSend(const void* buffer, size_t count, ncclDataType_t type, int peer, ncclComm_t comm, cudaStream_t) {
-  return add_p2p({true, const_cast<void*>(buffer), count, type, peer, comm});
+ncclResult_t ncclSend(const void* buffer, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
+                      cudaStream_t stream) {
+  return add_p2p({true, const_cast<void*>(buffer), count, type, peer, comm, stream}, stream);
 }
-ncclResult_t ncclRecv(void* buffer, size_t count, ncclDataType_t type, int peer, ncclComm_t comm, cudaStream_t) {
-  return add_p2p({false, buffer, count, type, peer, comm});
+ncclResult_t ncclRecv(void* buffer, size_t count, ncclDataType_t type, int peer, ncclComm_t comm, cudaStream_t stream) {
+  return add_p2p({false, buffer, count, type, peer, comm, stream}, stream);
 }
 
+// The collectives complete when queued, after what is in flight on their stream.
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
-                           ncclComm_t comm, cudaStream_t) {
+                           ncclComm_t comm, cudaStream_t stream) {
   if (op != ncclSum) simt::fail("emulated NCCL: only ncclSum is emulated");
+  simt::wait_complete(simt::stream_in_flight(stream));
   simt::check_device_range(send, count * type_bytes(type), "ncclAllReduce send buffer");
   simt::check_device_range(recv, count * type_bytes(type), "ncclAllReduce receive buffer");
   check_mpi(MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, static_cast<int>(count), mpi_type(type), MPI_SUM,
@@ -170,7 +179,8 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
-                           cudaStream_t) {
+                           cudaStream_t stream) {
+  simt::wait_complete(simt::stream_in_flight(stream));
   const size_t bytes = count * type_bytes(type);
   simt::check_device_range(recv, bytes, "ncclBroadcast receive buffer");
   if (comm->rank == root) {

@@ -1,5 +1,5 @@
-// The CUDA runtime and cuBLAS entry points the project calls, on the SIMT emulator: one emulated GPU whose memory is
-// host memory, streams that run each operation when it is queued, and cublasGemmEx computed from its definition
+// The CUDA runtime and cuBLAS entry points the project calls, on the SIMT emulator: emulated GPUs whose memory is
+// host memory, streams that run each operation when it is queued once what is in flight there (simt_streams.h) is done, and cublasGemmEx computed from its definition
 // (column-major, TF32 inputs rounded as the tensor cores round them). Arguments are checked as the libraries check
 // them, and device ranges against live allocations. Several threads may call it (a watchdog polls events).
 // simt.h first: it defines the CUDA keywords before the CUDA headers see them.
@@ -19,16 +19,12 @@
 #include <vector>
 
 #include "tests/cuda_emulation/simt_limits.h"
+#include "tests/cuda_emulation/simt_streams.h"
 
 namespace {
 
 std::mutex allocations_mutex;
 std::map<uintptr_t, size_t> allocations;  // live device allocations: start -> bytes
-
-cudaStream_t emulated_stream() {
-  static char stream_tag;
-  return reinterpret_cast<cudaStream_t>(&stream_tag);
-}
 
 // fp32 -> TF32 (10-bit mantissa), round to nearest even; inf and NaN pass through.
 float to_tf32(float x) {
@@ -79,23 +75,41 @@ const char* cudaGetErrorString(cudaError_t error) {
   return error == cudaSuccess ? "no error" : "error reported by the SIMT emulator's runtime";
 }
 
+// Streams are distinct handles; events hold what was in flight on their stream when recorded (simt_streams.h).
+struct CUevent_st {
+  simt::InFlightList waits;
+};
+
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
-  *stream = emulated_stream();
+  *stream = reinterpret_cast<cudaStream_t>(new char);  // a distinct handle; streams live as long as the process
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }  // work ran when it was queued
-
-// Events: every operation completed when it was queued, so an event has always fired.
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
-  static char event_tag;
-  *event = reinterpret_cast<cudaEvent_t>(&event_tag);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  simt::stream_ready(stream);
   return cudaSuccess;
 }
-cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
+  *event = new CUevent_st;
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  event->waits = simt::stream_in_flight(stream);
+  return cudaSuccess;
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  return simt::all_complete(event->waits) ? cudaSuccess : cudaErrorNotReady;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  simt::stream_depend(stream, event->waits);
+  return cudaSuccess;
+}
+
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) {
   *pool = nullptr;
   return cudaSuccess;
@@ -118,7 +132,8 @@ cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
   return cudaSuccess;
 }
 
-cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
+cudaError_t cudaFreeAsync(void* p, cudaStream_t stream) {
+  simt::stream_ready(stream);  // work in flight there may still write into p
   {
     std::lock_guard<std::mutex> lock(allocations_mutex);
     if (allocations.erase(reinterpret_cast<uintptr_t>(p)) != 1) return cudaErrorInvalidValue;
@@ -127,7 +142,8 @@ cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t stream) {
+  simt::stream_ready(stream);
   if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) check_device_range(src, bytes, "memcpy source");
   if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) check_device_range(dst, bytes, "memcpy destination");
   if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) return cudaErrorInvalidValue;  // the project names kinds
@@ -135,7 +151,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, enum cudaM
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
+  simt::stream_ready(stream);
   check_device_range(p, bytes, "memset");
   std::memset(p, value, bytes);
   return cudaSuccess;
@@ -146,7 +163,11 @@ cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   *handle = reinterpret_cast<cublasHandle_t>(&handle_tag);
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+cudaStream_t cublas_stream = nullptr;  // cublasSetStream's (one handle per process)
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t stream) {
+  cublas_stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
 const char* cublasGetStatusName(cublasStatus_t status) {
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -172,6 +193,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOper
       ldc < std::max(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  simt::stream_ready(cublas_stream);
   const auto* a = static_cast<const float*>(A);
   const auto* b = static_cast<const float*>(B);
   auto* c = static_cast<float*>(C);
