@@ -3,7 +3,7 @@
 #pragma once
 
 #ifndef RT_SIMT_EMULATION
-// RT_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...) is kernel<<<grid, block, shared_bytes, stream>>>(args...)
+// RT_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): kernel<<<grid, block, shared_bytes, stream>>>(args...)
 #define RT_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<grid, block, shared_bytes, stream>>>
 // The block's dynamic shared memory (the launch's shared_bytes) as a 16-byte aligned array of `type`.
 #define RT_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]

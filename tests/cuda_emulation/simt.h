@@ -37,9 +37,9 @@ namespace simt {
 
 // What one lane contributes to a warp collective.
 struct Slot {
-  uint32_t words[8];     // in: registers
-  const void* pointer;   // in: an address
-  uint32_t out[4];       // out: filled for every lane by the exchange's completion
+  uint32_t words[8];    // in: registers
+  const void* pointer;  // in: an address
+  uint32_t out[4];      // out: filled for every lane by the exchange's completion
 };
 
 struct ThreadPosition {

@@ -40,6 +40,7 @@ void sanitizer_arrived(void* fake_stack) { __sanitizer_finish_switch_fiber(fake_
 
 }  // namespace simt
 
-// AddressSanitizer's defaults for the memcheck build (here, in a file every memcheck binary links): the process-lifetime
-// GPU context and its tensors are never freed, by design (core/cuda/cuda_context.cpp), so leaks are not reported.
+// AddressSanitizer's defaults for the memcheck build (here, in a file every memcheck binary links): the
+// process-lifetime GPU context and its tensors are never freed, by design (core/cuda/cuda_context.cpp), so leaks are
+// not reported.
 extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }

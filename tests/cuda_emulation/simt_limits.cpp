@@ -22,8 +22,10 @@ void raise_dynamic_shared_limit(size_t bytes) {
 
 void check_dynamic_shared_launch(size_t bytes) {
   if (bytes > raised_limit)
-    fail(("a launch asks for " + std::to_string(bytes) + " bytes of dynamic shared memory but no cudaFuncSetAttribute "
-          "raised the limit above " + std::to_string(raised_limit.load()))
+    fail(("a launch asks for " + std::to_string(bytes) +
+          " bytes of dynamic shared memory but no cudaFuncSetAttribute "
+          "raised the limit above " +
+          std::to_string(raised_limit.load()))
              .c_str());
 }
 
@@ -32,8 +34,7 @@ void check_shared_range(const void* p, size_t bytes, const char* what) {
   if (a % 16 != 0) fail((std::string(what) + " is not 16-byte aligned").c_str());
   if (a < base || a + bytes > base + dynamic_shared_bytes())
     fail((std::string(what) + " lies outside the block's dynamic shared memory (offset " +
-          std::to_string(static_cast<long long>(a - base)) + ", " + std::to_string(dynamic_shared_bytes()) +
-          " bytes)")
+          std::to_string(static_cast<long long>(a - base)) + ", " + std::to_string(dynamic_shared_bytes()) + " bytes)")
              .c_str());
 }
 

@@ -1,4 +1,5 @@
-// Limits the SIMT emulator enforces: shared memory as on sm_80 (the smallest architecture we compile for), device ranges.
+// Limits the SIMT emulator enforces: shared memory as on sm_80 (the smallest architecture we compile for), device
+// ranges.
 #pragma once
 #include <cstddef>
 

@@ -7,9 +7,9 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -25,12 +25,18 @@ namespace {
 
 MPI_Datatype mpi_type(ncclDataType_t t) {
   switch (t) {
-    case ncclFloat32: return MPI_FLOAT;
-    case ncclFloat64: return MPI_DOUBLE;
-    case ncclInt32: return MPI_INT32_T;
-    case ncclInt64: return MPI_INT64_T;
-    case ncclUint8: return MPI_UINT8_T;
-    default: simt::fail("emulated NCCL: a data type the project does not use");
+    case ncclFloat32:
+      return MPI_FLOAT;
+    case ncclFloat64:
+      return MPI_DOUBLE;
+    case ncclInt32:
+      return MPI_INT32_T;
+    case ncclInt64:
+      return MPI_INT64_T;
+    case ncclUint8:
+      return MPI_UINT8_T;
+    default:
+      simt::fail("emulated NCCL: a data type the project does not use");
   }
 }
 
@@ -67,8 +73,10 @@ void run_group(cudaStream_t stream) {
   for (bool sends : {false, true})
     for (const P2p& op : group) {
       if (op.send != sends) continue;
-      if (op.peer < 0 || op.peer >= op.comm->size) simt::fail("emulated NCCL: send or receive to a rank outside the communicator");
-      simt::check_device_range(op.buffer, op.count * type_bytes(op.type), op.send ? "ncclSend buffer" : "ncclRecv buffer");
+      if (op.peer < 0 || op.peer >= op.comm->size)
+        simt::fail("emulated NCCL: send or receive to a rank outside the communicator");
+      simt::check_device_range(op.buffer, op.count * type_bytes(op.type),
+                               op.send ? "ncclSend buffer" : "ncclRecv buffer");
       requests->emplace_back();
       const int count = static_cast<int>(op.count);
       std::lock_guard<std::mutex> lock(requests_mutex);
@@ -80,14 +88,17 @@ void run_group(cudaStream_t stream) {
     }
   group.clear();
   auto done = std::make_shared<bool>(false);
-  simt::stream_add(stream, std::make_shared<simt::InFlight>(simt::InFlight{what, [requests, done] {
-    std::lock_guard<std::mutex> lock(requests_mutex);
-    if (*done) return true;
-    int complete = 0;
-    check_mpi(MPI_Testall(static_cast<int>(requests->size()), requests->data(), &complete, MPI_STATUSES_IGNORE), "test");
-    *done = complete != 0;
-    return *done;
-  }}));
+  simt::stream_add(stream, std::make_shared<simt::InFlight>(
+                               simt::InFlight{what, [requests, done] {
+                                                std::lock_guard<std::mutex> lock(requests_mutex);
+                                                if (*done) return true;
+                                                int complete = 0;
+                                                check_mpi(MPI_Testall(static_cast<int>(requests->size()),
+                                                                      requests->data(), &complete, MPI_STATUSES_IGNORE),
+                                                          "test");
+                                                *done = complete != 0;
+                                                return *done;
+                                              }}));
 }
 
 ncclResult_t add_p2p(const P2p& op, cudaStream_t stream) {

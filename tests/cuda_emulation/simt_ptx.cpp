@@ -9,10 +9,11 @@
 // "ldmatrix": for .x4, threads 8i..8i+7 give the addresses of the 8 rows of matrix i; register i of each thread holds
 // row lane >> 2, elements (lane % 4) * 2 + {0,1} of matrix i; with .trans the matrix is read column-major, i.e.
 // element (row (lane % 4) * 2 + {0,1}, column lane >> 2).
+#include "tests/cuda_emulation/simt.h"  // first: it defines the CUDA keywords
+
 #include <cstdint>
 #include <cstring>
 
-#include "tests/cuda_emulation/simt.h"
 #include "tests/cuda_emulation/simt_limits.h"
 #include "tests/cuda_emulation/simt_ptx.h"
 

@@ -1,9 +1,9 @@
 // The CUDA runtime and cuBLAS entry points the project calls, on the SIMT emulator: emulated GPUs whose memory is
-// host memory, streams that run each operation when it is queued once what is in flight there (simt_streams.h) is done, and cublasGemmEx computed from its definition
-// (column-major, TF32 inputs rounded as the tensor cores round them). Arguments are checked as the libraries check
-// them, and device ranges against live allocations. Several threads may call it (a watchdog polls events).
-// simt.h first: it defines the CUDA keywords before the CUDA headers see them.
-#include "tests/cuda_emulation/simt.h"
+// host memory, streams that run each operation when it is queued once what is in flight there (simt_streams.h) is done,
+// and cublasGemmEx computed from its definition (column-major, TF32 inputs rounded as the tensor cores round them).
+// Arguments are checked as the libraries check them, and device ranges against live allocations. Several threads may
+// call it (a watchdog polls events).
+#include "tests/cuda_emulation/simt.h"  // first: it defines the CUDA keywords
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -46,8 +46,7 @@ void check_device_range(const void* p, size_t bytes, const char* what) {
   std::lock_guard<std::mutex> lock(allocations_mutex);
   auto it = allocations.upper_bound(a);
   if (it == allocations.begin() || a + bytes > std::prev(it)->first + std::prev(it)->second)
-    fail((std::string(what) + ": " + std::to_string(bytes) + " bytes are not inside one device allocation")
-                   .c_str());
+    fail((std::string(what) + ": " + std::to_string(bytes) + " bytes are not inside one device allocation").c_str());
 }
 
 }  // namespace simt
@@ -60,15 +59,22 @@ cudaError_t cudaGetDeviceCount(int* count) {
   *count = kDevices;
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device >= 0 && device < kDevices ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int device) {
+  return device >= 0 && device < kDevices ? cudaSuccess : cudaErrorInvalidDevice;
+}
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 const char* cudaGetErrorName(cudaError_t error) {
   switch (error) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    default: return "cudaError";
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    default:
+      return "cudaError";
   }
 }
 const char* cudaGetErrorString(cudaError_t error) {
@@ -144,9 +150,12 @@ cudaError_t cudaFreeAsync(void* p, cudaStream_t stream) {
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t stream) {
   simt::stream_ready(stream);
-  if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) check_device_range(src, bytes, "memcpy source");
-  if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) check_device_range(dst, bytes, "memcpy destination");
-  if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) return cudaErrorInvalidValue;  // the project names kinds
+  if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice)
+    check_device_range(src, bytes, "memcpy source");
+  if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice)
+    check_device_range(dst, bytes, "memcpy destination");
+  if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost)
+    return cudaErrorInvalidValue;  // the project names kinds
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -170,10 +179,14 @@ cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t stream) {
 }
 const char* cublasGetStatusName(cublasStatus_t status) {
   switch (status) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    default: return "CUBLAS_STATUS";
+    case CUBLAS_STATUS_SUCCESS:
+      return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_INVALID_VALUE:
+      return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+      return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default:
+      return "CUBLAS_STATUS";
   }
 }
 const char* cublasGetStatusString(cublasStatus_t status) {
@@ -189,8 +202,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOper
       (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32))
     return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool ta = transa != CUBLAS_OP_N, tb = transb != CUBLAS_OP_N;
-  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) ||
-      ldc < std::max(1, m))
+  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   simt::stream_ready(cublas_stream);

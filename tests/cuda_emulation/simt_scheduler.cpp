@@ -1,4 +1,5 @@
-// The SIMT emulator's scheduler: a block's threads as fibers on the calling OS thread, barriers, warp exchange, cp.async.
+// The SIMT emulator's scheduler: a block's threads as fibers on the calling OS thread, barriers, warp exchange,
+// cp.async.
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -50,8 +51,8 @@ struct Emulator {
   FiberContext scheduler;
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
-  uint64_t progress = 0;               // arrivals and exits: a round without any is a deadlock
-  std::vector<unsigned char> shared;   // the running block's dynamic shared memory
+  uint64_t progress = 0;              // arrivals and exits: a round without any is a deadlock
+  std::vector<unsigned char> shared;  // the running block's dynamic shared memory
 };
 
 // One per OS thread: a kernel runs on the thread that launches it.
@@ -211,8 +212,8 @@ void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<vo
     fail("launch with an empty grid or gridDim.y/z above 65535");
   check_dynamic_shared_launch(shared_bytes);
   if (!e.stacks) {
-    void* p = mmap(nullptr, kMaxThreads * kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* p = mmap(nullptr, kMaxThreads * kStackBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) fail("cannot map the fibers' stacks");
     e.stacks = static_cast<char*>(p);
   }

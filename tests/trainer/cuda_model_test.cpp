@@ -78,8 +78,9 @@ TEST(CudaModel, TrainStepMatchesCpu) {
   const double e_grad = rel_err_l2(gpu.grads, as<double>(cpu.grads));
   const double e_param = rel_err_l2(gpu.params_after, as<double>(cpu.params_after));
   const double d_grad = rel_err_l2(other.grads, as<double>(cpu.grads));
-  std::printf("[  error   ] losses %.2e  gradients %.2e  parameters after AdamW %.2e  (another batch: gradients %.2e)\n",
-              e_loss, e_grad, e_param, d_grad);
+  std::printf(
+      "[  error   ] losses %.2e  gradients %.2e  parameters after AdamW %.2e  (another batch: gradients %.2e)\n",
+      e_loss, e_grad, e_param, d_grad);
   EXPECT_LT(e_loss, 5e-3);
   EXPECT_LT(e_grad, 2e-2);
   // AdamW from the same gradients: a few fp32 roundings per element (its first step, ~lr * sign(g), would turn the
