@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the GPU path needs checked and timed on a GPU machine, in one run:
 #   1. configure and build with -DRINGTRAIN_CUDA=ON (build-gpu/, so build/ stays as it is),
-#   2. run the CUDA tests (cuda_ops_test, cuda_attention_test, nccl_ring_np1/np2, Cli.DeviceCuda*) and require that
+#   2. run the CUDA tests (cuda_ops_test, cuda_attention_test, cuda_model_test, nccl_ring_np1/np2,
+#      NcclWatchdog.*, Cli.DeviceCuda*) and require that
 #      they ran rather than skipped,
 #   3. CUDA flash attention forward and forward+backward TFLOP/s beside PyTorch's scaled_dot_product_attention (bf16)
 #      at d = 64 and 128, T = 1k..16k, causal, 2048 / d heads (each row checked against the CPU kernels first),
@@ -36,7 +37,7 @@ cmake --build "$build" -j "$(nproc)" >/dev/null || { echo "FAIL: the CUDA build 
 echo "build: $((SECONDS - t0)) s"
 
 # 2. the CUDA tests, which must not skip on a GPU machine (their SIMT-emulator twins, simt*, are CI's business)
-if ! (cd "$build" && ctest --output-on-failure --timeout 900 -j "$(nproc)" -R 'cuda|Cuda|nccl' -E 'simt' | tee "$build/gpu_tests.log" | tail -5); then
+if ! (cd "$build" && ctest --output-on-failure --timeout 900 -j "$(nproc)" -R 'cuda|Cuda|nccl|Nccl' -E 'simt' | tee "$build/gpu_tests.log" | tail -5); then
   fail+=("CUDA tests")
 fi
 if grep -q "Skipped" "$build/gpu_tests.log" || grep -q "SKIPPED" "$build/Testing/Temporary/LastTest.log"; then

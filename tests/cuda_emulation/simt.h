@@ -33,6 +33,8 @@
 #include <cstring>
 #include <functional>
 
+#include "tests/cuda_emulation/simt_streams.h"
+
 namespace simt {
 
 // What one lane contributes to a warp collective.
@@ -61,8 +63,6 @@ size_t dynamic_shared_bytes();
 [[noreturn]] void fail(const char* what);
 // Runs body on every thread of every block of the grid, blocks in order of blockIdx (x fastest).
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
-// What is in flight on `stream` completes first (simt_streams.h).
-void stream_ready(cudaStream_t stream);
 
 // kernel<<<grid, block, shared_bytes, stream>>>(args...): arguments are copied, as a launch copies them.
 template <class Kernel>

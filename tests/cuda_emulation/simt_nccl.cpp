@@ -69,7 +69,7 @@ std::mutex requests_mutex;  // MPI forbids testing one request from two threads 
 void run_group(cudaStream_t stream) {
   simt::wait_complete(simt::stream_in_flight(stream));  // stream order
   auto requests = std::make_shared<std::vector<MPI_Request>>();
-  std::string what = "group of";
+  std::string what;
   for (bool sends : {false, true})
     for (const P2p& op : group) {
       if (op.send != sends) continue;
@@ -84,7 +84,8 @@ void run_group(cudaStream_t stream) {
         check_mpi(MPI_Isend(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests->back()), "send");
       else
         check_mpi(MPI_Irecv(op.buffer, count, mpi_type(op.type), op.peer, 0, op.comm->mpi, &requests->back()), "recv");
-      what += std::string(op.send ? " a send to rank " : " a receive from rank ") + std::to_string(op.peer);
+      what += std::string(what.empty() ? "a group of " : ", ") + (op.send ? "a send to rank " : "a receive from rank ") +
+              std::to_string(op.peer);
     }
   group.clear();
   auto done = std::make_shared<bool>(false);
