@@ -4,8 +4,10 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 namespace rt {
 namespace {
@@ -30,13 +32,23 @@ int world_size_or_one() {
   return size;
 }
 
+constexpr int kAbortBackstopSeconds = 5;
+
 [[noreturn]] void end_job(int code) {
   std::fflush(stdout);
   std::fflush(stderr);
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized && world_size_or_one() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  if (initialized && !finalized && world_size_or_one() > 1) {
+    // MPI_Abort asks the launcher to end every rank; when the launcher cannot be reached (a link that is down), it
+    // may never return, so this process ends itself a few seconds later.
+    std::thread([code] {
+      std::this_thread::sleep_for(std::chrono::seconds(kAbortBackstopSeconds));
+      std::_Exit(code);
+    }).detach();
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
   std::_Exit(code);
 }
 
@@ -49,6 +61,8 @@ void fatal(const std::string& what, const char* file, int line) {
                world_rank_or_zero(), host);
   end_job(1);
 }
+
+void abort_all_ranks(int code) { end_job(code); }
 
 void exit_user_error(const std::string& message) {
   // Most user mistakes are seen by every rank alike: rank 0 reports and ends the job, and the other ranks

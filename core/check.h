@@ -14,6 +14,10 @@ struct UserError : std::runtime_error {
 // Prints "ringtrain: fatal: <what> (<file>:<line>, rank R on HOST)" once and aborts all ranks.
 [[noreturn]] void fatal(const std::string& what, const char* file, int line);
 
+// Ends the whole job with `code` (MPI_Abort; this process exits by itself a few seconds later if the launcher cannot be
+// reached), for fatal handlers that printed their own message.
+[[noreturn]] void abort_all_ranks(int code);
+
 // Prints "ringtrain: error: <message>" (rank 0, or the failing rank) and ends the whole job with exit 2.
 [[noreturn]] void exit_user_error(const std::string& message);
 

@@ -32,8 +32,14 @@ class Communicator {
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 };
 
-// MPI_COMM_WORLD (MPI must be initialised).
-std::unique_ptr<Communicator> mpi_world();
+// The training step the job is in (set by the training loop), for the watchdogs' messages; 0 before the first step.
+void comm_step_set(int64_t step);
+int64_t comm_step();
+
+// MPI_COMM_WORLD (MPI must be initialised). With MPI_THREAD_MULTIPLE, every blocking operation of it and of its splits
+// has a deadline of timeout_s (parallel.comm_timeout_s): past it, the job ends naming the peer that does not answer
+// (parallel/mpi_watchdog.h).
+std::unique_ptr<Communicator> mpi_world(double timeout_s = 300);
 
 // The GPU world over MPI_COMM_WORLD's ranks (parallel/nccl_communicator.cpp; parallel/no_nccl.cpp where the build has
 // no NCCL, which throws rt::UserError). Collective: every rank calls it. Each rank takes GPU (node-local rank modulo

@@ -14,11 +14,11 @@ MpiExchangeThread::~MpiExchangeThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t MpiExchangeThread::post(const void* send, void* recv, int count, MPI_Datatype type, int dst, int src,
-                                int tag) {
+int64_t MpiExchangeThread::post(const void* send, void* recv, int count, MPI_Datatype type, int dst, int src, int tag,
+                                std::string what) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-  queue_.push_back({send, recv, count, type, dst, src, tag});
+  queue_.push_back({send, recv, count, type, dst, src, tag, std::move(what)});
   posted_.notify_all();
   return next_id_++;
 }
@@ -37,8 +37,11 @@ void MpiExchangeThread::run() {
       if (queue_.empty()) return;  // stopping, nothing left
       e = queue_.front();
     }
-    RT_CHECK_MPI(MPI_Sendrecv(e.send, e.count, e.type, e.dst, e.tag, e.recv, e.count, e.type, e.src, e.tag, comm_,
-                              MPI_STATUS_IGNORE));
+    {
+      MpiWatchdog::Watch watch(watchdog_, std::move(e.what));
+      RT_CHECK_MPI(MPI_Sendrecv(e.send, e.count, e.type, e.dst, e.tag, e.recv, e.count, e.type, e.src, e.tag, comm_,
+                                MPI_STATUS_IGNORE));
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.pop_front();

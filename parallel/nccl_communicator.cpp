@@ -223,7 +223,7 @@ class NcclCommunicator final : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> nccl_world(double timeout_s) {
-  std::unique_ptr<Communicator> host = mpi_world();
+  std::unique_ptr<Communicator> host = mpi_world(timeout_s);
   // This rank's GPU: its rank among the ranks of its node.
   MPI_Comm node;
   RT_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));

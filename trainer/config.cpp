@@ -363,6 +363,15 @@ std::string config_to_yaml(const Config& config) {
   return out;
 }
 
+std::string config_get(const Config& config, const std::string& name) {
+  const ConfigKey* key = find_key(name);
+  if (!key) throw UserError(unknown_message(name, false));
+  Config copy = config;
+  const ConfigField field = key->field(copy);
+  if (auto p = std::get_if<std::string*>(&field)) return **p;
+  return format_value(field);
+}
+
 std::string config_help() {
   Config defaults;
   size_t name_width = 0, default_width = 0;

@@ -60,7 +60,7 @@ struct ParallelConfig {
   int64_t dp = 1;                // data-parallel replicas
   std::string sharding = "zigzag";  // zigzag | contiguous
   int64_t check_every = 100;     // compare parameters across ranks every N steps (0 = only at start)
-  double comm_timeout_s = 300;   // train.device=cuda: end the job when an NCCL operation hangs this long
+  double comm_timeout_s = 300;   // a collective or ring exchange that waits this long ends the job
   bool operator==(const ParallelConfig&) const = default;
 };
 
@@ -95,6 +95,8 @@ void config_set(Config& config, const std::string& assignment, ConfigSources* so
 void config_validate(const Config& config, const ConfigSources& sources = {});
 // The resolved config as YAML, every key, in definition order.
 std::string config_to_yaml(const Config& config);
+// One key's value ("parallel.cp" -> "2"; strings unquoted), for scripts; an unknown key throws rt::UserError.
+std::string config_get(const Config& config, const std::string& key);
 // Every key with its type, default and meaning, for --help.
 std::string config_help();
 // All key names in definition order.

@@ -43,7 +43,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(parallel, dp, "data-parallel replicas; cp * dp must equal the number of ranks"),
       RT_KEY(parallel, sharding, "how a sequence is cut across the cp ranks: zigzag (balanced causal work) | contiguous"),
       RT_KEY(parallel, check_every, "check that every rank holds the same parameters every N steps (0 = only at start)"),
-      RT_KEY(parallel, comm_timeout_s, "train.device=cuda: seconds an NCCL operation may take before the job is ended"),
+      RT_KEY(parallel, comm_timeout_s, "seconds a collective or ring exchange may wait (MPI and NCCL) before the job ends, naming the peer"),
       RT_KEY(checkpoint, dir, "where checkpoints go; \"\" = <log.dir>/checkpoints (on a file system every rank sees)"),
       RT_KEY(checkpoint, every, "save a checkpoint every N steps; 0 = only at the end (and on SIGTERM / SIGINT)"),
       RT_KEY(checkpoint, keep, "newest checkpoints to keep; older ones are deleted after a new one is complete (0 = all)"),

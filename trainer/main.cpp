@@ -1,4 +1,5 @@
-// The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain inspect PATH`.
+// The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain
+// config` (the same options: the resolved config, or --get KEY values), `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -19,21 +20,29 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(rt::config_help());
 
-  CLI::App* train = app.add_subcommand("train", "Train a model from a YAML config");
-  std::string config_path;
+  // train and config take the same options: what config the run has.
+  std::string config_path, resume_path;
   std::vector<std::string> overrides;
-  train->add_option("--config", config_path,
+  auto add_config_options = [&](CLI::App* sub) {
+    sub->add_option("--config", config_path,
                     "YAML config file (keys below); defaults are used where it is silent. Without it, --resume "
                     "continues with the config saved in the checkpoint")
-      ->check(CLI::ExistingFile);
-  train->add_option("--set", overrides, "Override one key: section.key=value (repeatable)")->take_all();
-  std::string resume_path;
-  CLI::Option* resume = train->add_option("--resume", resume_path,
-                                          "Continue from a checkpoint: PATH (a checkpoint, or a directory of them), or "
-                                          "without PATH the latest in checkpoint.dir that verifies")
-                            ->expected(0, 1)
-                            ->type_name("[PATH]");
-  train->footer(rt::config_help());
+        ->check(CLI::ExistingFile);
+    sub->add_option("--set", overrides, "Override one key: section.key=value (repeatable)")->take_all();
+    sub->footer(rt::config_help());
+    return sub->add_option("--resume", resume_path,
+                           "Continue from a checkpoint: PATH (a checkpoint, or a directory of them), or without PATH "
+                           "the latest in checkpoint.dir that verifies")
+        ->expected(0, 1)
+        ->type_name("[PATH]");
+  };
+  CLI::App* train = app.add_subcommand("train", "Train a model from a YAML config");
+  CLI::Option* train_resume = add_config_options(train);
+  CLI::App* show = app.add_subcommand("config", "Print the resolved config a train command with these options would "
+                                                "run (validated), or with --get the values of some keys");
+  CLI::Option* show_resume = add_config_options(show);
+  std::vector<std::string> get_keys;
+  show->add_option("--get", get_keys, "Print only this key's value (repeatable; one line each)");
 
   CLI::App* inspect = app.add_subcommand("inspect", "Print a checkpoint's manifest and verify every checksum");
   std::string inspect_path;
@@ -54,10 +63,15 @@ int run(int argc, char** argv) {
     return 0;
   }
   rt::TrainOptions options;
-  if (resume->count() > 0) options.resume = resume_path;
+  if (train_resume->count() > 0 || show_resume->count() > 0) options.resume = resume_path;
   rt::ConfigSources sources;
   const rt::Config config = rt::run_config(config_path, overrides, options.resume, &sources);
   rt::config_validate(config, sources);
+  if (*show) {
+    if (get_keys.empty()) std::fputs(rt::config_to_yaml(config).c_str(), stdout);
+    for (const std::string& key : get_keys) std::printf("%s\n", rt::config_get(config, key).c_str());
+    return 0;
+  }
   rt::train_run(config, options);
   return 0;
 }

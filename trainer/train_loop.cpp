@@ -62,7 +62,7 @@ Device device_of(const TrainConfig& tc) {
 std::unique_ptr<Communicator> world_make(Device device, double timeout_s) {
   int ranks = 1;
   RT_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &ranks));
-  return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world();
+  return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world(timeout_s);
 }
 
 }  // namespace
@@ -117,6 +117,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   std::vector<double> step_seconds;
   Timer total;
   for (int64_t step = first_step; step < tc.steps; ++step) {
+    comm_step_set(step + 1);
     Timer timer;
     backend.fill(model.params().grads(), 0.f);
     std::vector<LocalBatch> parts;
