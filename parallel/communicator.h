@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -26,6 +27,7 @@ class Communicator {
   virtual void all_reduce_sum(Tensor& t) = 0;                 // f32, in place
   virtual void all_reduce_sum(double* values, int count) = 0;  // in place
   virtual void all_gather(const uint64_t* mine, uint64_t* all) = 0;  // one value per rank -> (size)
+  virtual std::vector<std::string> host_names() = 0;                  // every rank's host, by rank (collective)
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void barrier() = 0;
   // Ranks with the same color form a new communicator, ordered by key.

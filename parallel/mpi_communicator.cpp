@@ -10,6 +10,7 @@
 #include "parallel/communicator.h"
 #include "parallel/mpi_exchange_thread.h"
 #include "parallel/mpi_watchdog.h"
+#include "parallel/topology.h"
 
 namespace rt {
 namespace {
@@ -19,18 +20,6 @@ MPI_Datatype mpi_type(const Tensor& t) { return t.dtype() == DType::f32 ? MPI_FL
 int count_of(const Tensor& t) {
   RT_CHECK(t.numel() <= INT32_MAX, "message of " + std::to_string(t.numel()) + " elements is too large for MPI");
   return static_cast<int>(t.numel());
-}
-
-// "ranks 0-3", "ranks 0, 2, 4" (world ranks), "8 ranks" when a list would be long.
-std::string ranks_text(const std::vector<int>& world) {
-  bool consecutive = true;
-  for (size_t i = 1; i < world.size(); ++i) consecutive = consecutive && world[i] == world[i - 1] + 1;
-  if (world.size() == 1) return "rank " + std::to_string(world[0]);
-  if (consecutive) return "ranks " + std::to_string(world.front()) + "-" + std::to_string(world.back());
-  if (world.size() > 6) return std::to_string(world.size()) + " ranks";
-  std::string s = "ranks ";
-  for (size_t i = 0; i < world.size(); ++i) s += (i ? ", " : "") + std::to_string(world[i]);
-  return s;
 }
 
 class MpiCommunicator final : public Communicator {
@@ -98,6 +87,20 @@ class MpiCommunicator final : public Communicator {
   void all_gather(const uint64_t* mine, uint64_t* all) override {
     MpiWatchdog::Watch watch(watchdog_.get(), "all_gather" + group_);
     RT_CHECK_MPI(MPI_Allgather(mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm_));
+  }
+  std::vector<std::string> host_names() override {
+    char mine[MPI_MAX_PROCESSOR_NAME] = {};
+    int len = 0;
+    RT_CHECK_MPI(MPI_Get_processor_name(mine, &len));
+    std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME);
+    {
+      MpiWatchdog::Watch watch(watchdog_.get(), "all_gather of host names" + group_);
+      RT_CHECK_MPI(MPI_Allgather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                                 comm_));
+    }
+    std::vector<std::string> names;
+    for (int r = 0; r < size_; ++r) names.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
+    return names;
   }
   void broadcast(Tensor& t, int root) override {
     MpiWatchdog::Watch watch(watchdog_.get(), "broadcast of " + std::to_string(t.numel()) + " values from rank " +

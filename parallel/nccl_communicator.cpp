@@ -174,6 +174,7 @@ class NcclCommunicator final : public Communicator {
   }
   void all_reduce_sum(double* values, int count) override { host_->all_reduce_sum(values, count); }
   void all_gather(const uint64_t* mine, uint64_t* all) override { host_->all_gather(mine, all); }
+  std::vector<std::string> host_names() override { return host_->host_names(); }
   void broadcast(Tensor& t, int root) override {
     if (t.device() == Device::cpu) return host_->broadcast(t, root);
     after_compute();

@@ -1,5 +1,7 @@
-// Running programs from tests: a command's exit code and output, or a background command to watch and signal.
+// Running programs from tests: a command's exit code and output, or a background command to watch and signal; and
+// a check that their output names every expected fragment.
 #pragma once
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,12 +11,20 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace rt_test {
+
+// Passes when `text` contains every fragment; otherwise shows the text and the first missing fragment.
+inline ::testing::AssertionResult contains(const std::string& text, std::initializer_list<std::string> fragments) {
+  for (const std::string& f : fragments)
+    if (text.find(f) == std::string::npos) return ::testing::AssertionFailure() << "lacks '" << f << "' in:\n" << text;
+  return ::testing::AssertionSuccess();
+}
 
 struct Outcome {
   int code = -1;       // exit code; -1 when the command ended by a signal

@@ -26,6 +26,7 @@
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
 #include "parallel/sharding.h"
+#include "parallel/topology.h"
 
 namespace rt {
 namespace {
@@ -105,10 +106,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   Tensor losses = backend.alloc({n_local});
   std::vector<float> host_losses(static_cast<size_t>(n_local));
   const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
+  const Topology topology = topology_make(world.host_names(), mesh.cp, mesh.dp);
   if (log) {
     std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | log %s\n",
                 model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
                 omp_get_max_threads(), world.size(), config.log.dir.c_str());
+    std::printf("%s\n", topology_describe(topology).c_str());
+    const std::string warning = topology_warning(topology);
+    if (!warning.empty()) std::printf("%s\n", warning.c_str());
     std::fflush(stdout);
   }
 

@@ -1,4 +1,4 @@
-// Test helpers for checkpoints: damage a file in place, and check a message names every expected fragment.
+// Test helpers for checkpoints: damage a file in place (and, from tests/test_process.h, check a message's fragments).
 #pragma once
 #include <gtest/gtest.h>
 
@@ -7,6 +7,8 @@
 #include <fstream>
 #include <initializer_list>
 #include <string>
+
+#include "tests/test_process.h"
 
 namespace rt_test {
 
@@ -19,13 +21,6 @@ inline void flip_byte(const std::filesystem::path& path, uint64_t offset, char m
   c ^= mask;
   f.seekp(static_cast<std::streamoff>(offset));
   f.write(&c, 1);
-}
-
-// Passes when `text` contains every fragment; otherwise shows the text and the first missing fragment.
-inline ::testing::AssertionResult contains(const std::string& text, std::initializer_list<std::string> fragments) {
-  for (const std::string& f : fragments)
-    if (text.find(f) == std::string::npos) return ::testing::AssertionFailure() << "lacks '" << f << "' in:\n" << text;
-  return ::testing::AssertionSuccess();
 }
 
 }  // namespace rt_test
