@@ -11,6 +11,7 @@
 #   launch/cluster.sh link NODE up|down   take one node's link down or bring it back
 #   launch/cluster.sh bytes NODE          bytes NODE's link has sent and received: "TX RX"
 #   launch/cluster.sh status              the nodes, their addresses, links and processes
+#   launch/cluster.sh check               every node answers the first over the bridge (else exit 2 naming it)
 #   launch/cluster.sh down                remove everything: processes, namespaces, links, files
 #   launch/cluster.sh agent HOST CMD      the rsh agent Open MPI calls (plm_rsh_agent) to start its daemon on HOST
 #
@@ -62,7 +63,8 @@ in_node() {
 }
 
 reachable() {  # NODE ADDRESS: a TCP connection from NODE to a closed port of ADDRESS is refused, not timed out (5 s)
-  for _ in $(seq 25); do
+  local until=$((SECONDS + 5))
+  while [ $SECONDS -lt $until ]; do
     [[ "$(in_node "$1" timeout 1 bash -c "exec 3<>/dev/tcp/$2/9" 2>&1)" == *"Connection refused"* ]] && return 0
     sleep 0.2
   done
@@ -249,6 +251,17 @@ cmd_bytes() {
   ip netns exec "$node" sh -c 'echo "$(cat /sys/class/net/eth0/statistics/tx_bytes) $(cat /sys/class/net/eth0/statistics/rx_bytes)"'
 }
 
+cmd_check() {
+  need_root
+  local first i=0 node
+  first="$(nodes | head -n 1)"
+  while read -r node; do
+    [ $i -gt 0 ] && { reachable "$first" "$subnet.$((i + 1))" ||
+      die "node $node ($subnet.$((i + 1))) does not answer $first over the bridge; is its link down? (launch/cluster.sh link $node up)"; }
+    i=$((i + 1))
+  done < <(nodes)
+}
+
 cmd_status() {
   need_root
   is_up || {
@@ -280,6 +293,7 @@ case "$cmd" in
   link) cmd_link "$@" ;;
   bytes) cmd_bytes "$@" ;;
   status) cmd_status ;;
-  "" | -h | --help | help) sed -n '2,19p' "$self" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command '$cmd'; valid: up, down, hostfile, nodes, exec, mpirun, shape, link, bytes, status, agent" ;;
+  check) cmd_check ;;
+  "" | -h | --help | help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$self" ;;
+  *) die "unknown command '$cmd'; valid: up, down, hostfile, nodes, exec, mpirun, shape, link, bytes, status, check, agent" ;;
 esac

@@ -73,6 +73,7 @@ else
   if [ "$local_cluster" = 1 ]; then
     cluster="$root/launch/cluster.sh"
     hostfile="$("$cluster" hostfile)" || exit 2
+    "$cluster" check || exit 2
     agent="$cluster agent"
   fi
   [ -r "$hostfile" ] || die "hostfile '$hostfile' does not exist or cannot be read"
