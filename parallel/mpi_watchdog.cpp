@@ -60,15 +60,34 @@ MpiWatchdog::MpiWatchdog(double timeout_s)
   RT_CHECK_MPI(MPI_Allgather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, comm_));
   for (int r = 0; r < size_; ++r) hosts_.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
   inbox_.resize(kInboxBytes);
+  RT_CHECK_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, &MpiWatchdog::on_finalize, &keyval_, nullptr));
+  RT_CHECK_MPI(MPI_Comm_set_attr(MPI_COMM_SELF, keyval_, this));
   thread_ = std::thread([this] { run(); });
 }
 
-MpiWatchdog::~MpiWatchdog() {
+// MPI_Finalize first calls the delete callbacks of MPI_COMM_SELF's attributes, while MPI still works: the watchdog
+// stops there when a communicator outlives MPI (a program that finalizes before destroying its communicators).
+int MpiWatchdog::on_finalize(MPI_Comm, int, void* watchdog, void*) {
+  static_cast<MpiWatchdog*>(watchdog)->stop();
+  return MPI_SUCCESS;
+}
+
+void MpiWatchdog::stop() {
   {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     stop_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+MpiWatchdog::~MpiWatchdog() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) {
+    MPI_Comm_delete_attr(MPI_COMM_SELF, keyval_);  // runs on_finalize: stops the thread
+    MPI_Comm_free_keyval(&keyval_);
+  }
+  stop();
 }
 
 std::string MpiWatchdog::rank_name(int world_rank) const {

@@ -57,6 +57,8 @@ class MpiWatchdog {
   };
   struct Status;  // a rank's answer to a probe
 
+  static int on_finalize(MPI_Comm, int, void* watchdog, void*);
+  void stop();  // joins the thread (idempotent)
   int begin(std::string what);
   void end(int slot);
   void run();
@@ -69,6 +71,7 @@ class MpiWatchdog {
 
   double timeout_s_;
   MPI_Comm comm_ = MPI_COMM_NULL;
+  int keyval_ = MPI_KEYVAL_INVALID;  // MPI_COMM_SELF's attribute that stops the thread in MPI_Finalize
   int rank_ = 0, size_ = 1;
   std::vector<std::string> hosts_;
 
