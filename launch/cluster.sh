@@ -181,10 +181,12 @@ cmd_agent() {
   in_node "$node" sh -c "$*"
 }
 
-# mpirun flags that make a job use the cluster: the agent, TCP between nodes over eth0, shared memory inside a node,
-# and yielding while waiting (all the nodes share this host's cores). The cluster's hostfile unless ARGS name one.
+# mpirun flags that make a job use the cluster: the agent, TCP between nodes over eth0 (sends only: the TCP BTL's
+# emulated RDMA put reaches half the rate of a shaped link, docs/multinode.md), shared memory inside a node, and
+# yielding while waiting (all the nodes share this host's cores). The cluster's hostfile unless ARGS name one.
 mpirun_flags() {
   local flags=(--mca plm_rsh_agent "$self agent" --mca btl self,vader,tcp --mca btl_tcp_if_include eth0
+               --mca btl_tcp_flags send,inplace,need-ack,need-csum
                --mca oob_tcp_if_include eth0 --mca mpi_yield_when_idle 1 -x RINGTRAIN_CLUSTER="$name")
   [[ " $* " == *" --hostfile "* ]] || flags+=(--hostfile "$state/hostfile")
   [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
@@ -215,10 +217,11 @@ cmd_shape() {
       set -- $dev
       ip netns exec "$1" tc qdisc del dev "$2" root 2> /dev/null || true
       [ "$rate" = off ] && continue
-      # burst: at least 4 ms of traffic and two 64 KiB GSO packets, so tbf's timer granularity does not cap the rate.
+      # burst: a quarter millisecond of traffic (tbf's timers are high-resolution: 10gbit holds 9.6 Gbit/s with it),
+      # at least two 64 KiB GSO packets; a larger bucket lets the first megabytes of a transfer pass unshaped.
       local bps
       bps="$(rate_bits "$rate")" || die "rate '$rate' is not a tc rate; valid: a number with kbit, mbit or gbit (e.g. 10gbit), or off"
-      local burst=$((bps / 8 / 250))
+      local burst=$((bps / 8 / 4000))
       [ "$burst" -lt 131072 ] && burst=131072
       ip netns exec "$1" tc qdisc add dev "$2" root tbf rate "$rate" burst "$burst" latency 100ms
     done

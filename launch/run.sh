@@ -130,7 +130,8 @@ else
     launcher=("$cluster" mpirun)  # inside the first node, with the cluster's agent and TCP settings
   else
     launcher=(mpirun)
-    flags+=(--mca plm_rsh_agent "$agent")
+    # Where the nodes talk TCP, sends only: the TCP BTL's emulated RDMA put halves a link's rate (docs/multinode.md).
+    flags+=(--mca plm_rsh_agent "$agent" --mca btl_tcp_flags send,inplace,need-ack,need-csum)
   fi
 fi
 

@@ -89,9 +89,9 @@ class Watchdog {
         if (rc != cudaErrorNotReady) RT_CHECK_CUDA(rc);
         const double age = std::chrono::duration<double>(Clock::now() - it->second.since).count();
         if (age > timeout_s_)
-          abort_job("NCCL " + it->second.what + " has not completed " + std::to_string(static_cast<int>(age)) +
-                    " s after it was issued (timeout " + seconds_text(timeout_s_) +
-                    " s, parallel.comm_timeout_s): a peer rank is probably stuck or dead");
+          abort_job("NCCL " + it->second.what + " at step " + std::to_string(comm_step()) + " has not completed " +
+                    std::to_string(static_cast<int>(age)) + " s after it was issued (timeout " +
+                    seconds_text(timeout_s_) + " s, parallel.comm_timeout_s): a peer rank is probably stuck or dead");
         ++it;
       }
       ncclResult_t async = ncclSuccess;
