@@ -5,8 +5,9 @@
 
 namespace rt {
 
-AttentionLayer::AttentionLayer(Backend& backend, SequenceAttention& attention, AttentionShape shape)
-    : backend_(backend), attention_(attention), shape_(shape) {
+AttentionLayer::AttentionLayer(Backend& backend, SequenceAttention& attention, AttentionShape shape,
+                               Precision precision)
+    : backend_(backend), attention_(attention), shape_(shape), precision_(precision) {
   RT_CHECK(shape.heads % shape.kv_heads == 0 && shape.head_dim % 2 == 0, "attention layer shape");
 }
 
@@ -20,9 +21,9 @@ void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const T
                              AttentionActivations& a, Tensor& out) {
   const int64_t n = h.dim(0), seq = n / batch;
   RT_CHECK(seq * batch == n && a.q.dim(0) == n, "attention forward: " + h.shape_string() + " for batch " + std::to_string(batch));
-  backend_.gemm(h, false, w.wq, true, a.q, 1.f, 0.f);  // q (N, Hq*D) = h @ wq^T
-  backend_.gemm(h, false, w.wk, true, a.k, 1.f, 0.f);
-  backend_.gemm(h, false, w.wv, true, a.v, 1.f, 0.f);
+  backend_.gemm(precision_, h, false, w.wq, true, a.q, 1.f, 0.f);  // q (N, Hq*D) = h @ wq^T
+  backend_.gemm(precision_, h, false, w.wk, true, a.k, 1.f, 0.f);
+  backend_.gemm(precision_, h, false, w.wv, true, a.v, 1.f, 0.f);
   backend_.rope_forward(a.q, pos, shape_.rope_theta);
   backend_.rope_forward(a.k, pos, shape_.rope_theta);
   for (int64_t b = 0; b < batch; ++b) {
@@ -31,7 +32,7 @@ void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const T
                        a.v.rows(b * seq, (b + 1) * seq), ob, lb);
   }
   Tensor o2 = a.o.reshape({n, shape_.heads * shape_.head_dim});
-  backend_.gemm(o2, false, w.wo, true, out, 1.f, 1.f);  // out (N, C) += o @ wo^T
+  backend_.gemm(precision_, o2, false, w.wo, true, out, 1.f, 1.f);  // out (N, C) += o @ wo^T
 }
 
 void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, const Tensor& h, const Tensor& pos,
@@ -45,8 +46,8 @@ void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, co
   }
   Tensor d_o = d_o_.rows(0, n), dq = dq_.rows(0, n), dk = dk_.rows(0, n), dv = dv_.rows(0, n);
   // out = o @ wo^T: d_o = dout @ wo, dwo += dout^T @ o
-  backend_.gemm(dout, false, w.wo, false, d_o, 1.f, 0.f);
-  backend_.gemm(dout, true, a.o, false, g.wo, 1.f, 1.f);
+  backend_.gemm(precision_, dout, false, w.wo, false, d_o, 1.f, 0.f);
+  backend_.gemm(precision_, dout, true, a.o, false, g.wo, 1.f, 1.f);
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t r0 = b * seq, r1 = (b + 1) * seq;
     Tensor dqb = dq.rows(r0, r1), dkb = dk.rows(r0, r1), dvb = dv.rows(r0, r1);
@@ -56,12 +57,12 @@ void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, co
   backend_.rope_backward(dq, pos, shape_.rope_theta);
   backend_.rope_backward(dk, pos, shape_.rope_theta);
   // q = h @ wq^T etc: dh = dq @ wq + dk @ wk + dv @ wv, dwq += dq^T @ h ...
-  backend_.gemm(dq, false, w.wq, false, dh, 1.f, 0.f);
-  backend_.gemm(dk, false, w.wk, false, dh, 1.f, 1.f);
-  backend_.gemm(dv, false, w.wv, false, dh, 1.f, 1.f);
-  backend_.gemm(dq, true, h, false, g.wq, 1.f, 1.f);
-  backend_.gemm(dk, true, h, false, g.wk, 1.f, 1.f);
-  backend_.gemm(dv, true, h, false, g.wv, 1.f, 1.f);
+  backend_.gemm(precision_, dq, false, w.wq, false, dh, 1.f, 0.f);
+  backend_.gemm(precision_, dk, false, w.wk, false, dh, 1.f, 1.f);
+  backend_.gemm(precision_, dv, false, w.wv, false, dh, 1.f, 1.f);
+  backend_.gemm(precision_, dq, true, h, false, g.wq, 1.f, 1.f);
+  backend_.gemm(precision_, dk, true, h, false, g.wk, 1.f, 1.f);
+  backend_.gemm(precision_, dv, true, h, false, g.wv, 1.f, 1.f);
 }
 
 }  // namespace rt

@@ -24,7 +24,9 @@ struct AttentionActivations {
 
 class AttentionLayer {
  public:
-  AttentionLayer(Backend& backend, SequenceAttention& attention, AttentionShape shape);
+  // precision: of the four projections' GEMMs, forward and backward (attention itself is the SequenceAttention's).
+  AttentionLayer(Backend& backend, SequenceAttention& attention, AttentionShape shape,
+                 Precision precision = Precision::fp32);
 
   AttentionActivations activations_alloc(int64_t batch, int64_t seq) const;
 
@@ -40,6 +42,7 @@ class AttentionLayer {
   Backend& backend_;
   SequenceAttention& attention_;
   AttentionShape shape_;
+  Precision precision_;
   Tensor d_o_, dq_, dk_, dv_;  // backward workspace, grown on demand
 };
 

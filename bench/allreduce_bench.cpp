@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     rt::Backend& be = rt::cpu_backend();
     const std::vector<std::string> hosts = world->host_names();
     int nodes = 0;
-    for (size_t r = 0; r < hosts.size(); ++r) nodes += std::find(hosts.begin(), hosts.begin() + r, hosts[r]) == hosts.begin() + r;
+    for (size_t r = 0; r < hosts.size(); ++r)
+      nodes += std::find(hosts.begin(), hosts.begin() + r, hosts[r]) == hosts.begin() + r;
     if (rank == 0) {
       std::printf("all_reduce_sum: %d ranks on %d nodes (%s ...)\n", n, nodes, hosts[0].c_str());
       std::printf("| MiB | ms | algbw GB/s | busbw GB/s |\n|---|---|---|---|\n");

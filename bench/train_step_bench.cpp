@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ringtrain training-step benchmark"};
   int64_t seq = 1024, steps = 10, threads = 2, hidden = 256, layers = 4, heads = 4, kv_heads = 0, inter = 1024;
   double peak = 441.0;
-  std::string kernel = "flash", device = "cpu";
+  std::string kernel = "flash", device = "cpu", precision = "fp32";
   app.add_option("--seq", seq, "sequence length");
   app.add_option("--steps", steps, "timed steps (after one warm-up step)");
   app.add_option("--threads", threads, "OpenMP threads");
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used");
   app.add_option("--attention", kernel, "attention kernels: flash | reference")->check(CLI::IsMember({"flash", "reference"}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", precision, "fp32 | bf16 (the linear layers' GEMMs)")->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(static_cast<int>(threads));
 
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   rt::TrainConfig tc;
   auto attention = rt::local_attention_make(
       be, kernel == "reference" ? rt::AttentionKernel::reference : rt::AttentionKernel::flash);
-  rt::LlamaModel model(mc, be, *attention);
+  rt::LlamaModel model(mc, be, *attention, precision == "bf16" ? rt::Precision::bf16 : rt::Precision::fp32);
   model.init_weights(1);
   rt::AdamW opt(be, model.params(), tc);
 
@@ -86,8 +87,8 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   const double med = times[times.size() / 2];
   const double flops = model.flops_per_step(seq, seq);
-  std::printf("ringtrain device=%s attention=%s threads=%ld seq=%ld loss=%.4f->%.4f step_median=%.1fms tokens_per_s=%.0f gflops=%.1f peak=%.1f%%\n",
-              device.c_str(), kernel.c_str(), threads, seq, loss_curve.front(), loss_curve.back(), med * 1e3, seq / med, flops / med / 1e9,
+  std::printf("ringtrain device=%s attention=%s precision=%s threads=%ld seq=%ld loss=%.4f->%.4f step_median=%.1fms tokens_per_s=%.0f gflops=%.1f peak=%.1f%%\n",
+              device.c_str(), kernel.c_str(), precision.c_str(), threads, seq, loss_curve.front(), loss_curve.back(), med * 1e3, seq / med, flops / med / 1e9,
               100.0 * flops / med / (peak * 1e9));
   std::printf("%s: initial loss %.4f (expected %.4f), final %.4f\n", ok ? "PASS" : "FAIL", loss_curve.front(), expected,
               loss_curve.back());

@@ -27,6 +27,11 @@ struct AdamWStep {
   }
 };
 
+// The precision of a GEMM's products: fp32, or bf16 (inputs rounded to bfloat16, nearest even; products and sums
+// in fp32, the result fp32), as PyTorch's bf16 autocast runs a linear layer.
+enum class Precision { fp32, bf16 };
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -46,6 +51,17 @@ class Backend {
   // when trans_b. Each tensor is the matrix (dim 0, product of the other dims): (N,H,D) is (N, H*D).
   virtual void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, float alpha,
                     float beta) = 0;
+  // The same with a and b rounded to bf16 (nearest even) and fp32 accumulation; a, b, c stay f32 tensors.
+  virtual void gemm_bf16(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, float alpha,
+                         float beta) = 0;
+  // One of the two by precision.
+  void gemm(Precision precision, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, float alpha,
+            float beta) {
+    if (precision == Precision::bf16)
+      gemm_bf16(a, trans_a, b, trans_b, c, alpha, beta);
+    else
+      gemm(a, trans_a, b, trans_b, c, alpha, beta);
+  }
 
   // ---- elementwise ----
   virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;  // out = a + b; out may alias a or b

@@ -47,8 +47,7 @@ struct MpiWatchdog::Status {
   char what[200] = {};  // the oldest operation in progress
 };
 
-MpiWatchdog::MpiWatchdog(double timeout_s)
-    : timeout_s_(timeout_s), idle_since_(Clock::now()) {
+MpiWatchdog::MpiWatchdog(double timeout_s) : timeout_s_(timeout_s), idle_since_(Clock::now()) {
   RT_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);  // a probe of a dead peer fails quietly: it does not answer
   RT_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
@@ -57,7 +56,8 @@ MpiWatchdog::MpiWatchdog(double timeout_s)
   int len = 0;
   MPI_Get_processor_name(mine, &len);
   std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME);
-  RT_CHECK_MPI(MPI_Allgather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, comm_));
+  RT_CHECK_MPI(
+      MPI_Allgather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, comm_));
   for (int r = 0; r < size_; ++r) hosts_.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
   inbox_.resize(kInboxBytes);
   RT_CHECK_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, &MpiWatchdog::on_finalize, &keyval_, nullptr));
@@ -230,7 +230,8 @@ void MpiWatchdog::investigate() {
   }
   std::string verdict;
   bool remote_silent = false;
-  for (int r : silent) remote_silent = remote_silent || hosts_[static_cast<size_t>(r)] != hosts_[static_cast<size_t>(rank_)];
+  for (int r : silent)
+    remote_silent = remote_silent || hosts_[static_cast<size_t>(r)] != hosts_[static_cast<size_t>(rank_)];
   if (!silent.empty()) {
     std::string names;
     const size_t shown = std::min<size_t>(silent.size(), 6);

@@ -62,7 +62,7 @@ class MpiWatchdog {
   int begin(std::string what);
   void end(int slot);
   void run();
-  void poll();                                    // handles the messages that have arrived
+  void poll();                                     // handles the messages that have arrived
   void send(int dst, int tag, std::string bytes);  // non-blocking; the buffer is kept until the send completes
   void drop_completed_sends();
   Status status_now();
@@ -75,9 +75,9 @@ class MpiWatchdog {
   int rank_ = 0, size_ = 1;
   std::vector<std::string> hosts_;
 
-  std::mutex mutex_;                  // guards slots_, idle_since_
-  std::vector<Slot> slots_;           // operations in progress on this rank's threads
-  Clock::time_point idle_since_;      // when the last operation ended (or the watchdog started)
+  std::mutex mutex_;              // guards slots_, idle_since_
+  std::vector<Slot> slots_;       // operations in progress on this rank's threads
+  Clock::time_point idle_since_;  // when the last operation ended (or the watchdog started)
 
   // The watchdog thread's own state.
   std::vector<char> inbox_;

@@ -99,9 +99,10 @@ std::string topology_warning(const Topology& t) {
     const int per_node = static_cast<int>(most) / t.cp * t.cp;
     return "warning: cp ring " + std::to_string(ring) + " (" + ranks_text(ring_ranks(t, ring)) + ") spans " +
            ring_nodes_text(t, ring) + ", so its exchange crosses the network, though a node holds " +
-           std::to_string(most) + " ranks; keep rings inside nodes with a multiple of parallel.cp = " +
-           std::to_string(t.cp) + " ranks per node, consecutive ranks together (mpirun --map-by ppr:" +
-           std::to_string(per_node) + ":node, or launch/run.sh, which maps so)";
+           std::to_string(most) +
+           " ranks; keep rings inside nodes with a multiple of parallel.cp = " + std::to_string(t.cp) +
+           " ranks per node, consecutive ranks together (mpirun --map-by ppr:" + std::to_string(per_node) +
+           ":node, or launch/run.sh, which maps so)";
   }
   return "";
 }

@@ -318,6 +318,8 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   require(t.threads >= 0, "train.threads", t.threads, ">= 0 (0 = automatic)");
   if (t.device != "cpu" && t.device != "cuda")
     fail("train.device", "train.device '" + t.device + "' is not known; valid: cpu, cuda");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    fail("train.precision", "train.precision '" + t.precision + "' is not known; valid: fp32, bf16");
   if (t.device == "cuda" && m.head_dim() > 128)
     fail("model.hidden_size", "head_dim = model.hidden_size / model.num_attention_heads = " +
                                   std::to_string(m.head_dim()) +

@@ -57,8 +57,8 @@ AttentionWeights attention_view(const Parameters& p, size_t q, size_t k, size_t 
 
 }  // namespace
 
-LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention& attention)
-    : config_(c), backend_(backend) {
+LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention& attention, Precision precision)
+    : config_(c), backend_(backend), precision_(precision) {
   const int64_t C = c.hidden_size, D = c.head_dim(), Hq = c.num_attention_heads, Hk = c.num_key_value_heads;
   const int64_t I = c.intermediate_size, V = c.vocab_size;
   std::vector<ParameterInfo> infos;
@@ -85,7 +85,7 @@ LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention
   head_ = c.tie_word_embeddings ? embed_ : add("lm_head.weight", {V, C}, true);
   params_ = Parameters(backend, std::move(infos));
   AttentionShape shape{C, Hq, Hk, D, static_cast<float>(c.rope_theta)};
-  attention_ = std::make_unique<AttentionLayer>(backend, attention, shape);
+  attention_ = std::make_unique<AttentionLayer>(backend, attention, shape, precision);
 }
 
 LlamaModel::~LlamaModel() = default;
@@ -149,14 +149,14 @@ void LlamaModel::forward_impl(const Batch& b, Tensor& losses) {
     backend_.copy(a.x[l], a.xm[l]);  // xm = x + attention(norm(x))
     attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[l], b.pos, b.batch, a.attn[l], a.xm[l]);
     backend_.rmsnorm_forward(a.xm[l], p.value(w.post_norm), eps, a.h2[l], a.rstd2[l]);
-    backend_.gemm(a.h2[l], false, p.value(w.gate), true, a.gate[l], 1.f, 0.f);  // (N,I)
-    backend_.gemm(a.h2[l], false, p.value(w.up), true, a.up[l], 1.f, 0.f);
+    backend_.gemm(precision_, a.h2[l], false, p.value(w.gate), true, a.gate[l], 1.f, 0.f);  // (N,I)
+    backend_.gemm(precision_, a.h2[l], false, p.value(w.up), true, a.up[l], 1.f, 0.f);
     backend_.swiglu_forward(a.gate[l], a.up[l], a.act[l]);
     backend_.copy(a.xm[l], a.x[l + 1]);  // x' = xm + mlp(norm(xm))
-    backend_.gemm(a.act[l], false, p.value(w.down), true, a.x[l + 1], 1.f, 1.f);
+    backend_.gemm(precision_, a.act[l], false, p.value(w.down), true, a.x[l + 1], 1.f, 1.f);
   }
   backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), eps, a.hf, a.rstdf);
-  backend_.gemm(a.hf, false, p.value(head_), true, a.logits, 1.f, 0.f);  // (N,V)
+  backend_.gemm(precision_, a.hf, false, p.value(head_), true, a.logits, 1.f, 0.f);  // (N,V)
   backend_.cross_entropy_forward(a.logits, b.labels, losses, a.lse);
 }
 
@@ -169,20 +169,20 @@ void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& loss
   // Head: logits = hf @ head^T.
   backend_.cross_entropy_backward(a.logits, b.labels, a.lse, loss_scale, a.logits);  // logits := dlogits
   Tensor g_head = p.grad(head_), g_final = p.grad(final_norm_);
-  backend_.gemm(a.logits, true, a.hf, false, g_head, 1.f, 1.f);
-  backend_.gemm(a.logits, false, p.value(head_), false, a.dtmp, 1.f, 0.f);
+  backend_.gemm(precision_, a.logits, true, a.hf, false, g_head, 1.f, 1.f);
+  backend_.gemm(precision_, a.logits, false, p.value(head_), false, a.dtmp, 1.f, 0.f);
   backend_.rmsnorm_backward(a.dtmp, a.x.back(), p.value(final_norm_), a.rstdf, a.dx, g_final);
   for (size_t l = layers_.size(); l-- > 0;) {
     const Layer& w = layers_[l];
     // MLP: x' = xm + act @ down^T, act = swiglu(h2 @ gate^T, h2 @ up^T), h2 = norm(xm).
     Tensor g_down = p.grad(w.down), g_gate = p.grad(w.gate), g_up = p.grad(w.up), g_post = p.grad(w.post_norm);
-    backend_.gemm(a.dx, false, p.value(w.down), false, a.dact, 1.f, 0.f);  // (N,I)
-    backend_.gemm(a.dx, true, a.act[l], false, g_down, 1.f, 1.f);
+    backend_.gemm(precision_, a.dx, false, p.value(w.down), false, a.dact, 1.f, 0.f);  // (N,I)
+    backend_.gemm(precision_, a.dx, true, a.act[l], false, g_down, 1.f, 1.f);
     backend_.swiglu_backward(a.dact, a.gate[l], a.up[l], a.gate[l], a.up[l]);  // gate, up := their grads
-    backend_.gemm(a.gate[l], false, p.value(w.gate), false, a.dtmp, 1.f, 0.f);
-    backend_.gemm(a.up[l], false, p.value(w.up), false, a.dtmp, 1.f, 1.f);
-    backend_.gemm(a.gate[l], true, a.h2[l], false, g_gate, 1.f, 1.f);
-    backend_.gemm(a.up[l], true, a.h2[l], false, g_up, 1.f, 1.f);
+    backend_.gemm(precision_, a.gate[l], false, p.value(w.gate), false, a.dtmp, 1.f, 0.f);
+    backend_.gemm(precision_, a.up[l], false, p.value(w.up), false, a.dtmp, 1.f, 1.f);
+    backend_.gemm(precision_, a.gate[l], true, a.h2[l], false, g_gate, 1.f, 1.f);
+    backend_.gemm(precision_, a.up[l], true, a.h2[l], false, g_up, 1.f, 1.f);
     backend_.rmsnorm_backward(a.dtmp, a.xm[l], p.value(w.post_norm), a.rstd2[l], a.dtmp, g_post);
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d xm
     // Attention: xm = x + attention(h1), h1 = norm(x).

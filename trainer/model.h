@@ -20,7 +20,9 @@ struct Batch {
 
 class LlamaModel {
  public:
-  LlamaModel(const ModelConfig& config, Backend& backend, SequenceAttention& attention);
+  // precision: of the linear layers' GEMMs (forward and backward); everything else, and the parameters, stay fp32.
+  LlamaModel(const ModelConfig& config, Backend& backend, SequenceAttention& attention,
+             Precision precision = Precision::fp32);
   ~LlamaModel();
 
   Parameters& params() { return params_; }
@@ -48,6 +50,7 @@ class LlamaModel {
 
   ModelConfig config_;
   Backend& backend_;
+  Precision precision_;
   Parameters params_;
   std::unique_ptr<AttentionLayer> attention_;
   std::vector<Layer> layers_;

@@ -13,6 +13,7 @@
 
 #include "attention/sequence_attention.h"
 #include "core/check.h"
+#include "core/cpu/cpu_features.h"
 #include "core/timer.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -66,6 +67,14 @@ std::unique_ptr<Communicator> world_make(Device device, double timeout_s) {
   return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world(timeout_s);
 }
 
+// "fp32", or "bf16 GEMMs (AMX-BF16 and AVX512-BF16)", "bf16 GEMMs (no bf16 instructions: emulated in fp32)".
+std::string precision_text(Precision precision, Device device) {
+  if (precision == Precision::fp32) return "fp32";
+  if (device == Device::cuda) return "bf16 GEMMs (tensor cores)";
+  const std::string cpu = cpu_bf16_description();
+  return "bf16 GEMMs (" + (cpu.empty() ? std::string("this CPU has no bf16 instructions: computed in fp32") : cpu) + ")";
+}
+
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
@@ -88,7 +97,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding);
   else
     attention = local_attention_make(backend);
-  LlamaModel model(config.model, backend, *attention);
+  const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
+  LlamaModel model(config.model, backend, *attention, precision);
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);
@@ -108,9 +118,10 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
   const Topology topology = topology_make(world.host_names(), mesh.cp, mesh.dp);
   if (log) {
-    std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | log %s\n",
+    std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | %s | log %s\n",
                 model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
-                omp_get_max_threads(), world.size(), config.log.dir.c_str());
+                omp_get_max_threads(), world.size(), precision_text(precision, device).c_str(),
+                config.log.dir.c_str());
     std::printf("%s\n", topology_describe(topology).c_str());
     const std::string warning = topology_warning(topology);
     if (!warning.empty()) std::printf("%s\n", warning.c_str());

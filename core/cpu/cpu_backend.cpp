@@ -55,6 +55,10 @@ class CpuBackend final : public Backend {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
     cpu::gemm(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
   }
+  void gemm_bf16(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
+    const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
+    cpu::gemm_bf16(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
+  }
 
   void add(const Tensor& a, const Tensor& b, Tensor& out) override {
     same_numel(a, b, "add");

@@ -1,6 +1,7 @@
 // CPU kernels on raw fp32 pointers, OpenMP-parallel; the CPU Backend and the attention code call these.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "core/backend.h"
 
@@ -9,6 +10,13 @@ namespace rt::cpu {
 // Row-major C (M,N) = alpha * op(A) @ op(B) + beta * C, with leading dimensions (oneDNN sgemm).
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The same with A and B rounded to bf16 (nearest even) and fp32 accumulation (oneDNN's bf16 matmul; where oneDNN has
+// none for this CPU, sgemm on the rounded values, which computes the same products).
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// oneDNN's name for the bf16 matmul it runs here ("brg:avx512_core_amx", ...), "" when it has none (the fallback).
+std::string gemm_bf16_implementation();
 
 void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* y, float* rstd);
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,

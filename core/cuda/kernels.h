@@ -1,5 +1,6 @@
 // CUDA kernel launchers on raw device pointers, all on the given stream; the CUDA Backend calls these.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -12,6 +13,13 @@ namespace rt::gpu {
 // (inputs rounded to TF32, 10-bit mantissa) with fp32 accumulation: CUBLAS_COMPUTE_32F_FAST_TF32.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The same with A and B rounded to bf16 (nearest even, into scratch) and CUBLAS_COMPUTE_32F: bf16 tensor cores,
+// fp32 accumulation and C.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// x (rows, cols), leading dimension ld -> y (rows, cols) packed, rounded to nearest even.
+void to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, __nv_bfloat16* y, cudaStream_t stream);
 
 void fill_f32(float* x, int64_t n, float value, cudaStream_t stream);
 void fill_i32(int32_t* x, int64_t n, int32_t value, cudaStream_t stream);

@@ -108,6 +108,20 @@ TEST_F(CheckpointCli, ResumeIsBitExact) {
   EXPECT_EQ(checkpoint_read(ckpt("resumed", 6)).info().tokens_seen, 6 * 8 * 64);
 }
 
+// The same with bf16 GEMMs (train.precision = bf16): their products are deterministic too, and the checkpoint holds the
+// fp32 master weights, so the resumed run is the uninterrupted one bit for bit.
+TEST_F(CheckpointCli, ResumeIsBitExactInBf16) {
+  const std::string args = kSixSteps + " --set train.precision=bf16";
+  ASSERT_EQ(train("whole", args).code, 0);
+  Outcome o = train("resumed", args + " --resume " + ckpt("whole", 3));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, {"bf16 GEMMs", "step 4/6"}));
+  auto whole = losses("whole"), resumed = losses("resumed");
+  ASSERT_EQ(resumed.size(), 3u);
+  for (const auto& [step, loss] : resumed) EXPECT_EQ(loss, whole[step]) << "step " << step;
+  EXPECT_TRUE(same_state(ckpt("whole", 6), ckpt("resumed", 6)));
+}
+
 // 1 -> 2 ranks (cp 2 and dp 2) and 2 -> 1: the loss curve continues the uninterrupted run's within reduction-order
 // tolerance, which it could not with another step's data.
 TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {

@@ -34,9 +34,8 @@ class ClusterTest : public ::testing::Test {
     for (std::string line; std::getline(lines, line);)
       if (!line.empty()) nodes_.push_back(line);
     ASSERT_GE(nodes_.size(), 2u) << nodes.output;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ringtrain_cluster_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("ringtrain_cluster_" + std::to_string(getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     clean_nodes();
@@ -63,8 +62,8 @@ class ClusterTest : public ::testing::Test {
   // The ringtrain train command launch/run.sh --local-cluster runs with configs/tiny.yaml, metrics every step into
   // `run`, and `args` (which start with --set or another option).
   std::string train_command(const std::filesystem::path& run, const std::string& args) const {
-    return kClusterEnv + " " + kRunScript + " --local-cluster train --config " + kTiny + " --set log.every=1 log.dir=" +
-           run.string() + " " + args;
+    return kClusterEnv + " " + kRunScript + " --local-cluster train --config " + kTiny +
+           " --set log.every=1 log.dir=" + run.string() + " " + args;
   }
   Outcome train(const std::filesystem::path& run, const std::string& args) const {
     return run_command("timeout 300 " + train_command(run, args));

@@ -93,9 +93,9 @@ TEST_F(ClusterTraining, DataParallelAcrossNodesMatchesOneRank) {
   const Outcome o = train(run, kModel + " parallel.cp=2 parallel.dp=2");
   const auto after = link_bytes(node(0));
   ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_TRUE(rt_test::contains(o.output, {"topology | 2 nodes: " + node(0) + " (ranks 0-1), " + node(1) +
-                                           " (ranks 2-3) | cp rings: ranks 0-1 on " + node(0) + ", ranks 2-3 on " +
-                                           node(1)}));
+  EXPECT_TRUE(
+      rt_test::contains(o.output, {"topology | 2 nodes: " + node(0) + " (ranks 0-1), " + node(1) +
+                                   " (ranks 2-3) | cp rings: ranks 0-1 on " + node(0) + ", ranks 2-3 on " + node(1)}));
   EXPECT_TRUE(same_losses(run, one));
   EXPECT_LT(weights_difference(run / "checkpoints" / checkpoint_dir_name(kSteps),
                                one / "checkpoints" / checkpoint_dir_name(kSteps)),

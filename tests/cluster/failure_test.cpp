@@ -36,8 +36,8 @@ class ClusterFailure : public rt_test::ClusterTest {
   std::unique_ptr<BackgroundCommand> start(const std::string& layout) {
     run_ = dir_ / "run";
     args_ = kJob + " " + layout;
-    auto job = std::make_unique<BackgroundCommand>("timeout 200 " + train_command(run_, args_),
-                                                   (dir_ / "job.log").string());
+    auto job =
+        std::make_unique<BackgroundCommand>("timeout 200 " + train_command(run_, args_), (dir_ / "job.log").string());
     EXPECT_TRUE(job->wait_for_output("step 60/300", 120)) << job->output();
     return job;
   }
@@ -109,8 +109,9 @@ TEST_F(ClusterFailure, LinkDownLongerThanTheDeadlineEndsTheJob) {
 // A 2 s drop under an 8 s deadline: TCP retransmits once the link is back, the stalled step finishes, training goes on.
 TEST_F(ClusterFailure, LinkDropShorterThanTheDeadlineIsSurvived) {
   run_ = dir_ / "run";
-  BackgroundCommand job("timeout 200 " + train_command(run_, "--set train.steps=300 train.threads=1 "
-                                                             "parallel.comm_timeout_s=8 parallel.cp=4"),
+  BackgroundCommand job("timeout 200 " + train_command(run_,
+                                                       "--set train.steps=300 train.threads=1 "
+                                                       "parallel.comm_timeout_s=8 parallel.cp=4"),
                         (dir_ / "job.log").string());
   ASSERT_TRUE(job.wait_for_output("step 60/300", 120)) << job.output();
   ASSERT_EQ(rt_test::cluster("link " + node(1) + " down").code, 0);
@@ -138,8 +139,8 @@ TEST_F(ClusterFailure, KilledRankEndsTheJobNamingIt) {
   EXPECT_NE(code, 0) << out;
   EXPECT_NE(code, -2) << "still running: " << out;
   EXPECT_LT(seconds_, kEndWithin) << out;
-  EXPECT_TRUE(contains(out, {"process rank 2 with PID " + std::to_string(victim) + " on node " + node(1) +
-                             " exited on signal 9"}));
+  EXPECT_TRUE(contains(
+      out, {"process rank 2 with PID " + std::to_string(victim) + " on node " + node(1) + " exited on signal 9"}));
   EXPECT_TRUE(nodes_empty_within(5)) << "processes left on the nodes";
   expect_resumes();
 }

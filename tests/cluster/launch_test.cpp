@@ -29,7 +29,8 @@ TEST(LocalCluster, UpMakesNodesAndDownLeavesNothing) {
   Outcome up = run_command(env + kScript + " up 3 --slots 4");
   ASSERT_EQ(up.code, 0) << up.output;
   EXPECT_EQ(run_command(env + kScript + " exec rtlife-node2 hostname").output, "rtlife-node2\n");
-  EXPECT_TRUE(contains(run_command(env + kScript + " exec rtlife-node1 ip -4 -o addr show eth0").output, {"10.213.0.2/24"}));
+  EXPECT_TRUE(
+      contains(run_command(env + kScript + " exec rtlife-node1 ip -4 -o addr show eth0").output, {"10.213.0.2/24"}));
   const Outcome hostfile = run_command("cat $(" + env + kScript + " hostfile)");
   EXPECT_EQ(hostfile.output, "rtlife-node0 slots=4\nrtlife-node1 slots=4\nrtlife-node2 slots=4\n");
   EXPECT_EQ(run_command(env + kScript + " check").code, 0);

@@ -14,9 +14,13 @@
 // RT_TEST_SEED=<seed> replays it. Each check prints one "[  error   ]" line: kernel error, naive error, ratio.
 // GEMM on CUDA runs on TF32 tensor cores (core/cuda/gemm.cpp): its naive version multiplies the inputs truncated to
 // TF32 (10 mantissa bits, the coarsest conversion a TF32 unit may apply) with fp32 accumulation.
+// The bf16 GEMM (gemm_bf16) rounds its inputs to bf16 on every device: its reference is the double product of the
+// rounded inputs and its naive version the fp32 product of the same (so a wrong rounding, not only a wrong sum, fails);
+// against the unrounded inputs its error is bf16's, which the naive version rounding the same way sets.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/bf16.h"
 #include "tests/device_skip.h"
 #include "tests/test_numerics.h"
 
@@ -175,6 +180,19 @@ float tf32_truncate(float x) {
   return x;
 }
 
+// Every (M, N, K) of `sizes` with the four transposes, at alpha 1, beta 0 and at alpha 0.7, beta -1.3:
+// run(a shape, ta, b shape, tb, c shape, alpha, beta).
+template <class Run>
+void for_each_gemm_case(std::initializer_list<std::array<int64_t, 3>> sizes, Run run) {
+  for (const auto& [M, N, K] : sizes)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      const Shape as = ta ? Shape{K, M} : Shape{M, K}, bs = tb ? Shape{N, K} : Shape{K, N};
+      run(as, ta, bs, tb, Shape{M, N}, 1.f, 0.f);
+      run(as, ta, bs, tb, Shape{M, N}, 0.7f, -1.3f);
+    }
+}
+
 class GemmTest : public OpsTest {
  protected:
   // The inputs of the naive same-precision GEMM: as given (fp32), or rounded as a TF32 tensor core may (CUDA).
@@ -183,32 +201,66 @@ class GemmTest : public OpsTest {
       for (float& v : x) v = tf32_truncate(v);
     return x;
   }
+  static VecF bf16_rounded(VecF x) {
+    for (float& v : x) v = bf16_round(v);
+    return x;
+  }
 
-  // Matrices are (dim 0, product of the other dims), as the Backend views them.
-  void run(Shape ash, bool ta, Shape bsh, bool tb, Shape csh, float alpha, float beta) {
+  // Matrices are (dim 0, product of the other dims), as the Backend views them. bf16: gemm_bf16, held to the double
+  // product of the rounded inputs and, for the rounding's own error, of the exact ones.
+  void run(Shape ash, bool ta, Shape bsh, bool tb, Shape csh, float alpha, float beta,
+           Precision precision = Precision::fp32) {
     const int64_t ar = ash[0], ac = numel(ash) / ar, br = bsh[0], bc = numel(bsh) / br;
     const int64_t M = ta ? ac : ar, K = ta ? ar : ac, N = tb ? br : bc;
     const VecF a = uniform(numel(ash), -1, 1), b = uniform(numel(bsh), -1, 1), c0 = uniform(numel(csh), -1, 1);
     Tensor tc = tensor(c0, csh);
-    be_.gemm(tensor(a, ash), ta, tensor(b, bsh), tb, tc, alpha, beta);
-    const std::string what = "gemm " + str(ash) + (ta ? "^T" : "") + " @ " + str(bsh) + (tb ? "^T" : "") + " a=" +
+    be_.gemm(precision, tensor(a, ash), ta, tensor(b, bsh), tb, tc, alpha, beta);
+    const std::string what = std::string(precision == Precision::bf16 ? "gemm_bf16 " : "gemm ") + str(ash) +
+                             (ta ? "^T" : "") + " @ " + str(bsh) + (tb ? "^T" : "") + " a=" +
                              std::to_string(alpha).substr(0, 4) + " b=" + std::to_string(beta).substr(0, 4);
-    expect_close(what, read(tc), ref_gemm<float>(ta, tb, M, N, K, alpha, naive_inputs(a), naive_inputs(b), beta, c0),
-                 ref_gemm<double>(ta, tb, M, N, K, alpha, a, b, beta, c0));
+    const VecD exact = ref_gemm<double>(ta, tb, M, N, K, alpha, a, b, beta, c0);
+    if (precision == Precision::fp32) {
+      expect_close(what, read(tc), ref_gemm<float>(ta, tb, M, N, K, alpha, naive_inputs(a), naive_inputs(b), beta, c0),
+                   exact);
+      return;
+    }
+    const VecF ra = bf16_rounded(a), rb = bf16_rounded(b), got = read(tc);
+    const VecF naive = ref_gemm<float>(ta, tb, M, N, K, alpha, ra, rb, beta, c0);
+    expect_close(what + " vs rounded inputs", got, naive, ref_gemm<double>(ta, tb, M, N, K, alpha, ra, rb, beta, c0));
+    expect_close(what + " vs exact inputs", got, naive, exact);
   }
 };
 
+TEST_P(GemmTest, Bf16AllTransposesOddSizesAlphaBeta) {
+  for_each_gemm_case({{37, 29, 53}, {1, 7, 3}, {65, 129, 515}, {256, 96, 64}},
+                     [&](Shape a, bool ta, Shape b, bool tb, Shape c, float alpha, float beta) {
+                       run(a, ta, b, tb, c, alpha, beta, Precision::bf16);
+                     });
+}
+
+// The model's GEMMs: projections, input gradients, weight gradients accumulated into fp32 (beta = 1).
+TEST_P(GemmTest, Bf16ModelShapesAndAccumulation) {
+  run({7, 3, 11}, false, {26, 3, 11}, true, {7, 2, 13}, 1.f, 0.f, Precision::bf16);  // x @ W^T
+  run({7, 2, 13}, false, {26, 3, 11}, false, {7, 3, 11}, 1.f, 1.f, Precision::bf16);  // dx += dy @ W
+  run({7, 2, 13}, true, {7, 3, 11}, false, {26, 33}, 1.f, 1.f, Precision::bf16);      // dW += dy^T @ x
+}
+
+// Rounding is to nearest, ties to even, as __float2bfloat16_rn and vcvtneps2bf16 do: 1 + 2^-8 (a tie) rounds down to 1,
+// 1 + 3 * 2^-8 (a tie) up to 1 + 2^-6, 1 + 2^-8 + 2^-16 up to 1 + 2^-7; the bf16 GEMM multiplies those values.
+TEST_P(GemmTest, Bf16RoundsToNearestEven) {
+  const VecF a = {1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 1.f + 0x1p-8f + 0x1p-16f, -(1.f + 0x1p-8f)};
+  const VecF want = {1.f, 1.f + 0x1p-6f, 1.f + 0x1p-7f, -1.f};
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(bf16_round(a[i]), want[i]) << i;
+  Tensor c = tensor(VecF(4), {4, 1});
+  be_.gemm_bf16(tensor(a, {4, 1}), false, tensor(VecF{1.f}, {1, 1}), false, c, 1.f, 0.f);
+  EXPECT_EQ(read(c), want);
+}
+
 TEST_P(GemmTest, AllTransposesOddSizesAlphaBeta) {
-  struct Size {
-    int64_t M, N, K;
-  };
-  for (Size s : {Size{37, 29, 53}, Size{1, 7, 3}, Size{65, 129, 515}})
-    for (int t = 0; t < 4; ++t) {
-      const bool ta = t & 1, tb = t & 2;
-      const Shape as = ta ? Shape{s.K, s.M} : Shape{s.M, s.K}, bs = tb ? Shape{s.N, s.K} : Shape{s.K, s.N};
-      run(as, ta, bs, tb, {s.M, s.N}, 1.f, 0.f);
-      run(as, ta, bs, tb, {s.M, s.N}, 0.7f, -1.3f);
-    }
+  for_each_gemm_case({{37, 29, 53}, {1, 7, 3}, {65, 129, 515}},
+                     [&](Shape a, bool ta, Shape b, bool tb, Shape c, float alpha, float beta) {
+                       run(a, ta, b, tb, c, alpha, beta);
+                     });
 }
 
 // (N,H,D) tensors are the (N, H*D) matrices: projections, their input gradients and weight gradients.

@@ -193,24 +193,28 @@ const char* cublasGetStatusString(cublasStatus_t status) {
   return status == CUBLAS_STATUS_SUCCESS ? "success" : "error reported by the SIMT emulator's cuBLAS";
 }
 
-// C (m,n) = alpha op(A) op(B) + beta C, column-major; fp32 storage, fp32 or TF32 compute. beta = 0 does not read C.
+// C (m,n) = alpha op(A) op(B) + beta C, column-major; fp32 C; A and B fp32 (fp32 or TF32 compute) or both bf16 (fp32
+// compute: the products of bf16 values are exact in fp32). beta = 0 does not read C.
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
                             const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
                             cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t) {
-  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F ||
-      (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32))
+  const bool bf16 = Atype == CUDA_R_16BF && Btype == CUDA_R_16BF;
+  if (!(bf16 || (Atype == CUDA_R_32F && Btype == CUDA_R_32F)) || Ctype != CUDA_R_32F ||
+      (compute != CUBLAS_COMPUTE_32F && (bf16 || compute != CUBLAS_COMPUTE_32F_FAST_TF32)))
     return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool ta = transa != CUBLAS_OP_N, tb = transb != CUBLAS_OP_N;
   if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   simt::stream_ready(cublas_stream);
-  const auto* a = static_cast<const float*>(A);
-  const auto* b = static_cast<const float*>(B);
+  const size_t in_size = bf16 ? sizeof(__nv_bfloat16) : sizeof(float);
   auto* c = static_cast<float*>(C);
-  check_device_range(a, sizeof(float) * (static_cast<size_t>(lda) * ((ta ? m : k) - 1) + (ta ? k : m)), "gemm A");
-  check_device_range(b, sizeof(float) * (static_cast<size_t>(ldb) * ((tb ? k : n) - 1) + (tb ? n : k)), "gemm B");
+  check_device_range(A, in_size * (static_cast<size_t>(lda) * ((ta ? m : k) - 1) + (ta ? k : m)), "gemm A");
+  check_device_range(B, in_size * (static_cast<size_t>(ldb) * ((tb ? k : n) - 1) + (tb ? n : k)), "gemm B");
+  auto element = [bf16](const void* p, int64_t i) {
+    return bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]) : static_cast<const float*>(p)[i];
+  };
   check_device_range(c, sizeof(float) * (static_cast<size_t>(ldc) * (n - 1) + m), "gemm C");
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   // op(A) as (m,k) and op(B)^T as (n,k), row-major and rounded once, so that every dot product reads two rows.
@@ -218,12 +222,12 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t transa, cublasOper
   std::vector<float> ar(static_cast<size_t>(m) * k), br(static_cast<size_t>(n) * k);
   for (int i = 0; i < m; ++i)
     for (int p = 0; p < k; ++p) {
-      const float x = ta ? a[i * static_cast<int64_t>(lda) + p] : a[p * static_cast<int64_t>(lda) + i];
+      const float x = ta ? element(A, i * static_cast<int64_t>(lda) + p) : element(A, p * static_cast<int64_t>(lda) + i);
       ar[static_cast<size_t>(i) * k + p] = tf32 ? to_tf32(x) : x;
     }
   for (int j = 0; j < n; ++j)
     for (int p = 0; p < k; ++p) {
-      const float y = tb ? b[p * static_cast<int64_t>(ldb) + j] : b[j * static_cast<int64_t>(ldb) + p];
+      const float y = tb ? element(B, p * static_cast<int64_t>(ldb) + j) : element(B, j * static_cast<int64_t>(ldb) + p);
       br[static_cast<size_t>(j) * k + p] = tf32 ? to_tf32(y) : y;
     }
   for (int j = 0; j < n; ++j)

@@ -21,7 +21,8 @@ Ended run_job(const std::string& mode) {
   const auto start = std::chrono::steady_clock::now();
   rt_test::Outcome o = rt_test::run_command(std::string("timeout 120 ") + MPIEXEC +
                                             " -n 3 --oversubscribe --allow-run-as-root --mca btl self,vader "
-                                            "--bind-to none " + WATCHDOG_BIN + " " + mode);
+                                            "--bind-to none " +
+                                            WATCHDOG_BIN + " " + mode);
   return {o, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
 
@@ -40,9 +41,10 @@ TEST(MpiWatchdog, StoppedRankIsNamedByEveryLiveRank) {
   EXPECT_NE(e.outcome.code, 124) << "hung: " << e.outcome.output;
   EXPECT_LT(e.seconds, kEndWithin) << e.outcome.output;
   for (int rank : {0, 1})
-    EXPECT_TRUE(contains(line_of(e.outcome.output, rank),
-                         {"waited ", " in all_reduce_sum of 1 doubles over ranks 0-2 at step 7: no answer from rank 2 on ",
-                          "(stopped, dead, or cut off by a link that is down)", "; ending the job"}))
+    EXPECT_TRUE(
+        contains(line_of(e.outcome.output, rank),
+                 {"waited ", " in all_reduce_sum of 1 doubles over ranks 0-2 at step 7: no answer from rank 2 on ",
+                  "(stopped, dead, or cut off by a link that is down)", "; ending the job"}))
         << e.outcome.output;
 }
 
@@ -63,8 +65,10 @@ TEST(MpiWatchdog, RanksInDifferentOperationsAreListed) {
   const Ended e = run_job("mismatch");
   EXPECT_NE(e.outcome.code, 0) << e.outcome.output;
   EXPECT_LT(e.seconds, kEndWithin) << e.outcome.output;
-  EXPECT_TRUE(contains(e.outcome.output, {"every rank answers and waits in communication, so the ranks are in different "
-                                          "operations", "waits in barrier over ranks 0-2"}))
+  EXPECT_TRUE(
+      contains(e.outcome.output, {"every rank answers and waits in communication, so the ranks are in different "
+                                  "operations",
+                                  "waits in barrier over ranks 0-2"}))
       << e.outcome.output;
 }
 

@@ -75,7 +75,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 38u);
+  ASSERT_EQ(keys.size(), 39u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
@@ -269,6 +269,9 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.train.grad_clip = -1; }), {"train.grad_clip is -1.0"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.warmup_steps = -1; }), {"train.warmup_steps is -1"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.log.every = 0; }), {"log.every is 0"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.train.precision = "fp16"; }),
+                       {"train.precision 'fp16' is not known; valid: fp32, bf16"}));
+  EXPECT_EQ(with([](Config& c) { c.train.precision = "bf16"; }), "");
   EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }), {"data.task 'cpy' is not one of copy, recall, text, shards"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "text"; }), {"data.path is required when data.task is 'text'"}));
   EXPECT_EQ(with([](Config& c) { c.data.task = "text", c.data.path = "x.txt"; }), "");

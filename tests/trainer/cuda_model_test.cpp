@@ -25,10 +25,10 @@ struct StepResult {
 };
 
 StepResult train_step(Device device, const ModelConfig& mc, const HostBatch& h, uint64_t seed,
-                      const std::vector<float>* step_grads = nullptr) {
+                      const std::vector<float>* step_grads = nullptr, Precision precision = Precision::fp32) {
   Backend& be = backend_for(device);
   auto attention = local_attention_make(be);
-  LlamaModel model(mc, be, *attention);
+  LlamaModel model(mc, be, *attention, precision);
   model.init_weights(seed);
   const int64_t n = h.batch * h.seq;
   const Batch b = to_device(be, h);
@@ -50,8 +50,9 @@ StepResult train_step(Device device, const ModelConfig& mc, const HostBatch& h, 
   return r;
 }
 
-TEST(CudaModel, TrainStepMatchesCpu) {
-  RT_SKIP_UNLESS_DEVICE(Device::cuda);
+// train.precision = bf16 on both: every linear layer's inputs rounded to bf16 (the GPU's bf16 tensor cores, the
+// CPU's oneDNN bf16 matmul, or its fallback), so the two backends compute the same products.
+void expect_gpu_matches_cpu(Precision precision) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed) + " (replay: RT_TEST_SEED=" + std::to_string(seed) + ")");
   ModelConfig mc;
@@ -66,10 +67,11 @@ TEST(CudaModel, TrainStepMatchesCpu) {
   std::mt19937 rng(static_cast<uint32_t>(seed));
   const HostBatch h = random_batch(rng, 2, 77, mc.vocab_size);
 
-  const StepResult cpu = train_step(Device::cpu, mc, h, seed), gpu = train_step(Device::cuda, mc, h, seed, &cpu.grads);
+  const StepResult cpu = train_step(Device::cpu, mc, h, seed, nullptr, precision);
+  const StepResult gpu = train_step(Device::cuda, mc, h, seed, &cpu.grads, precision);
   // A different batch on the CPU: how far apart two genuinely different results are, so that the tolerances below
   // are seen to be tight.
-  const StepResult other = train_step(Device::cpu, mc, random_batch(rng, 2, 77, mc.vocab_size), seed);
+  const StepResult other = train_step(Device::cpu, mc, random_batch(rng, 2, 77, mc.vocab_size), seed, nullptr, precision);
 
   // The GPU rounds GEMM inputs to TF32 (2^-11 relative) and attention inputs to bf16 (2^-9); the op tests bound each
   // kernel at that level (<= 5e-3 relative for attention). Through two layers, forward and backward, the errors add
@@ -79,14 +81,24 @@ TEST(CudaModel, TrainStepMatchesCpu) {
   const double e_param = rel_err_l2(gpu.params_after, as<double>(cpu.params_after));
   const double d_grad = rel_err_l2(other.grads, as<double>(cpu.grads));
   std::printf(
-      "[  error   ] losses %.2e  gradients %.2e  parameters after AdamW %.2e  (another batch: gradients %.2e)\n",
-      e_loss, e_grad, e_param, d_grad);
+      "[  error   ] %s: losses %.2e  gradients %.2e  parameters after AdamW %.2e  (another batch: gradients %.2e)\n",
+      precision_name(precision), e_loss, e_grad, e_param, d_grad);
   EXPECT_LT(e_loss, 5e-3);
   EXPECT_LT(e_grad, 2e-2);
   // AdamW from the same gradients: a few fp32 roundings per element (its first step, ~lr * sign(g), would turn the
   // GPU's gradient rounding into O(lr) differences where g is near 0, so it is not given the GPU's own gradients).
   EXPECT_LT(e_param, 1e-6);
   EXPECT_GT(d_grad, 50 * e_grad) << "the comparison cannot tell a wrong gradient from a right one";
+}
+
+TEST(CudaModel, TrainStepMatchesCpu) {
+  RT_SKIP_UNLESS_DEVICE(Device::cuda);
+  expect_gpu_matches_cpu(Precision::fp32);
+}
+
+TEST(CudaModel, TrainStepMatchesCpuInBf16) {
+  RT_SKIP_UNLESS_DEVICE(Device::cuda);
+  expect_gpu_matches_cpu(Precision::bf16);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "attention/sequence_attention.h"
 #include "tests/trainer/host_batch.h"
+#include "tests/trainer/tiny_config.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
 #include "trainer/train_loop.h"
@@ -167,20 +168,7 @@ TEST(ModelTraining, OverfitsOneBatch) {
 // A short run on the copy task: the second copy of the span is predictable only by attending back half a
 // sequence, so its loss falls well below the untrained value (log of the alphabet, ~4.2) only if attention works.
 TEST(ModelTraining, CopyTaskLongRangeLossFalls) {
-  Config c;
-  c.model.hidden_size = 128;  // configs/tiny.yaml
-  c.model.num_hidden_layers = 2;
-  c.model.num_attention_heads = 4;
-  c.model.num_key_value_heads = 4;
-  c.model.intermediate_size = 256;
-  c.train.seq_len = 64;
-  c.train.batch_size = 8;
-  c.train.steps = 300;
-  c.train.lr = 3e-3;
-  c.train.min_lr = 3e-4;
-  c.train.warmup_steps = 10;
-  c.data.task = "copy";
-  c.log.dir = testing::TempDir() + "ringtrain_copy_test";
+  const Config c = tiny_copy_config(300, testing::TempDir() + "ringtrain_copy_test");
   TrainResult r = train_run(c, {.print = false});
   ASSERT_TRUE(r.long_losses.front().has_value());
   double first = *r.long_losses.front(), last = 0;

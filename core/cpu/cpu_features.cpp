@@ -1,0 +1,32 @@
+// cpuid leaf 7: AVX512_BF16 is subleaf 1 EAX bit 5, AMX-BF16 subleaf 0 EDX bit 22.
+#include "core/cpu/cpu_features.h"
+
+#include <cpuid.h>
+
+namespace rt {
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = [] {
+    CpuFeatures f;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return f;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    f.amx_bf16 = (edx >> 22) & 1u;
+    const unsigned max_subleaf = eax;
+    if (max_subleaf >= 1) {
+      __cpuid_count(7, 1, eax, ebx, ecx, edx);
+      f.avx512_bf16 = (eax >> 5) & 1u;
+    }
+    return f;
+  }();
+  return features;
+}
+
+std::string cpu_bf16_description() {
+  const CpuFeatures& f = cpu_features();
+  if (f.amx_bf16 && f.avx512_bf16) return "AMX-BF16 and AVX512-BF16";
+  if (f.amx_bf16) return "AMX-BF16";
+  return f.avx512_bf16 ? "AVX512-BF16" : "";
+}
+
+}  // namespace rt

@@ -1,0 +1,16 @@
+// What this CPU can do beyond AVX-512F, read once from cpuid: the bf16 instructions a bf16 GEMM can use.
+#pragma once
+#include <string>
+
+namespace rt {
+
+struct CpuFeatures {
+  bool avx512_bf16 = false;  // vdpbf16ps, vcvtne2ps2bf16 (Zen 4/5, Cooper Lake, Sapphire Rapids)
+  bool amx_bf16 = false;     // AMX tiles with bf16 tdpbf16ps (Sapphire Rapids and later)
+};
+const CpuFeatures& cpu_features();
+
+// "AMX-BF16 and AVX512-BF16", "AVX512-BF16", or "" when the CPU has no bf16 instructions.
+std::string cpu_bf16_description();
+
+}  // namespace rt
