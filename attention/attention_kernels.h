@@ -13,6 +13,9 @@ struct AttentionProblem {
   bool causal = true;       // key j visible to query i iff k_offset + j <= q_offset + i
   int64_t q_offset = 0, k_offset = 0;
   float scale = 0;          // softmax scale, usually 1/sqrt(D)
+  // Round Q, K, V, dO and the softmax's P and dS to bf16 where they enter a tile product, sums and softmax in fp32
+  // (train.precision = bf16; the CPU flash kernels' FlashGemm::kBf16). The CUDA kernels always do.
+  bool bf16_inputs = false;
 };
 
 // Reference kernels (fp32, materialise one block of scores at a time). Layouts:

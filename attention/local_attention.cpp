@@ -25,11 +25,12 @@ AttentionProblem problem_of(const Tensor& q, const Tensor& k) {
 
 class LocalAttention final : public SequenceAttention {
  public:
-  LocalAttention(Backend& backend, AttentionKernel kernel)
-      : backend_(backend), kernel_(kernel), ops_(attention_ops_for(backend.device())) {}
+  LocalAttention(Backend& backend, AttentionKernel kernel, bool bf16)
+      : backend_(backend), kernel_(kernel), bf16_(bf16), ops_(attention_ops_for(backend.device())) {}
 
   void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) override {
     AttentionProblem p = problem_of(q, k);
+    p.bf16_inputs = bf16_;
     if (kernel_ == AttentionKernel::reference)
       attention_reference_forward(p, q.f32(), k.f32(), v.f32(), o.f32(), lse.f32());
     else
@@ -39,6 +40,7 @@ class LocalAttention final : public SequenceAttention {
   void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                 const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) override {
     AttentionProblem p = problem_of(q, k);
+    p.bf16_inputs = bf16_;
     backend_.fill(dq, 0.f);
     backend_.fill(dk, 0.f);
     backend_.fill(dv, 0.f);
@@ -55,16 +57,17 @@ class LocalAttention final : public SequenceAttention {
  private:
   Backend& backend_;
   AttentionKernel kernel_;
+  bool bf16_;                // the flash kernels round their tile inputs to bf16
   const AttentionOps& ops_;  // the flash kernels of the backend's device
   Tensor delta_;  // (Hq, T) rowsum(dout * o), grown on demand
 };
 
 }  // namespace
 
-std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend, AttentionKernel kernel) {
+std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend, AttentionKernel kernel, Precision precision) {
   RT_CHECK(backend.device() == Device::cpu || kernel == AttentionKernel::flash,
            "the reference attention kernels run on the CPU backend only");
-  return std::make_unique<LocalAttention>(backend, kernel);
+  return std::make_unique<LocalAttention>(backend, kernel, precision == Precision::bf16);
 }
 
 }  // namespace rt

@@ -20,8 +20,10 @@ class SequenceAttention {
 // scores at a time; kept for tests and before/after benchmarks).
 enum class AttentionKernel { flash, reference };
 
-// The whole sequence is on this process: one kernel call with the causal mask at offset 0.
+// The whole sequence is on this process: one kernel call with the causal mask at offset 0. precision bf16: the
+// flash kernels round their tile inputs to bf16 (AttentionProblem::bf16_inputs).
 std::unique_ptr<SequenceAttention> local_attention_make(Backend& backend,
-                                                        AttentionKernel kernel = AttentionKernel::flash);
+                                                        AttentionKernel kernel = AttentionKernel::flash,
+                                                        Precision precision = Precision::fp32);
 
 }  // namespace rt

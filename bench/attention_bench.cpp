@@ -333,8 +333,9 @@ int main(int argc, char** argv) {
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used")->check(CLI::PositiveNumber);
   std::string gemm = "auto";
   int64_t block = 0;
-  app.add_option("--gemm", gemm, "tile GEMM: auto (the model's) | avx512 (our microkernels) | portable | onednn")
-      ->check(CLI::IsMember({"auto", "avx512", "portable", "onednn"}));
+  app.add_option("--gemm", gemm,
+                 "tile GEMM: auto (the model's) | avx512 (our microkernels) | portable | onednn | bf16 (bf16 inputs)")
+      ->check(CLI::IsMember({"auto", "avx512", "portable", "onednn", "bf16"}));
   app.add_option("--block", block, "tile edge, query rows = keys (multiple of 16; 0 = the default)")
       ->check(CLI::NonNegativeNumber);
   try {
@@ -351,6 +352,7 @@ int main(int argc, char** argv) {
   g_options.gemm = gemm == "avx512"     ? rt::FlashGemm::kAvx512
                    : gemm == "portable" ? rt::FlashGemm::kPortable
                    : gemm == "onednn"   ? rt::FlashGemm::kOneDnn
+                   : gemm == "bf16"     ? rt::FlashGemm::kBf16
                                         : rt::FlashGemm::kAuto;
   if (block % 16 != 0) {
     std::fprintf(stderr, "attention_bench: --block %ld is not a multiple of 16\n", block);

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used");
   app.add_option("--attention", kernel, "attention kernels: flash | reference")->check(CLI::IsMember({"flash", "reference"}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--precision", precision, "fp32 | bf16 (the linear layers' GEMMs)")->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--precision", precision, "fp32 | bf16 (GEMM and attention inputs)")->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(static_cast<int>(threads));
 
@@ -52,9 +52,10 @@ int main(int argc, char** argv) {
   mc.num_key_value_heads = kv_heads ? kv_heads : heads;
   mc.intermediate_size = inter;
   rt::TrainConfig tc;
+  const rt::Precision prec = precision == "bf16" ? rt::Precision::bf16 : rt::Precision::fp32;
   auto attention = rt::local_attention_make(
-      be, kernel == "reference" ? rt::AttentionKernel::reference : rt::AttentionKernel::flash);
-  rt::LlamaModel model(mc, be, *attention, precision == "bf16" ? rt::Precision::bf16 : rt::Precision::fp32);
+      be, kernel == "reference" ? rt::AttentionKernel::reference : rt::AttentionKernel::flash, prec);
+  rt::LlamaModel model(mc, be, *attention, prec);
   model.init_weights(1);
   rt::AdamW opt(be, model.params(), tc);
 

@@ -63,6 +63,11 @@ class Backend {
       gemm(a, trans_a, b, trans_b, c, alpha, beta);
   }
 
+  // ---- bf16 storage ----
+  // dst (bf16) = src (f32) rounded to nearest even; dst (f32) = src (bf16), exact. Same element counts.
+  virtual void to_bf16(const Tensor& src, Tensor& dst) = 0;
+  virtual void from_bf16(const Tensor& src, Tensor& dst) = 0;
+
   // ---- elementwise ----
   virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;  // out = a + b; out may alias a or b
   virtual void axpy(float alpha, const Tensor& x, Tensor& y) = 0;       // y += alpha * x

@@ -5,8 +5,8 @@
 
 namespace rt {
 
-size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 4; }
-const char* dtype_name(DType t) { return t == DType::f32 ? "f32" : "i32"; }
+size_t dtype_size(DType t) { return t == DType::bf16 ? 2 : 4; }
+const char* dtype_name(DType t) { return t == DType::f32 ? "f32" : t == DType::i32 ? "i32" : "bf16"; }
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

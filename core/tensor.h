@@ -8,7 +8,7 @@
 
 namespace rt {
 
-enum class DType { f32, i32 };
+enum class DType { f32, i32, bf16 };  // bf16: 16-bit brain float (transport and storage only)
 enum class Device { cpu, cuda };
 
 size_t dtype_size(DType t);

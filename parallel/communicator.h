@@ -21,7 +21,7 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   // Posts the send of `send` to rank dst and the receive of `recv` from rank src; both stay untouched
-  // until wait(). Tensors are f32 or i32, contiguous.
+  // until wait(). Tensors are f32, i32 or bf16, contiguous.
   virtual CommHandle sendrecv_async(const Tensor& send, int dst, Tensor& recv, int src) = 0;
   virtual void wait(CommHandle& handle) = 0;
   virtual void all_reduce_sum(Tensor& t) = 0;                 // f32, in place

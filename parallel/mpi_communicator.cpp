@@ -15,7 +15,9 @@
 namespace rt {
 namespace {
 
-MPI_Datatype mpi_type(const Tensor& t) { return t.dtype() == DType::f32 ? MPI_FLOAT : MPI_INT32_T; }
+MPI_Datatype mpi_type(const Tensor& t) {
+  return t.dtype() == DType::f32 ? MPI_FLOAT : t.dtype() == DType::i32 ? MPI_INT32_T : MPI_UINT16_T;
+}
 
 int count_of(const Tensor& t) {
   RT_CHECK(t.numel() <= INT32_MAX, "message of " + std::to_string(t.numel()) + " elements is too large for MPI");

@@ -117,7 +117,9 @@ class Watchdog {
   std::thread thread_;  // last: starts after the members it uses
 };
 
-ncclDataType_t nccl_type(const Tensor& t) { return t.dtype() == DType::f32 ? ncclFloat32 : ncclInt32; }
+ncclDataType_t nccl_type(const Tensor& t) {
+  return t.dtype() == DType::f32 ? ncclFloat32 : t.dtype() == DType::i32 ? ncclInt32 : ncclBfloat16;
+}
 
 // NCCL handles are stored as negative request ids: -(watchdog id + 1); MPI's are not negative.
 int64_t nccl_request(int64_t id) { return -(id + 1); }

@@ -22,20 +22,47 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 }  // namespace
 
-RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal)
+RingAttention::RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal,
+                             Precision precision)
     : comm_(cp_group),
       backend_(backend),
       seq_len_(seq_len),
       sharding_(sharding),
       causal_(causal),
+      bf16_(precision == Precision::bf16),
       rank_(cp_group.rank()),
       size_(cp_group.size()),
       ops_(attention_ops_for(backend.device())) {}
 
-Tensor RingAttention::scratch(Slot slot, std::vector<int64_t> shape) {
+Tensor RingAttention::scratch(Slot slot, std::vector<int64_t> shape, DType dtype) {
   Tensor& t = scratch_[slot];
-  if (!t.defined() || t.shape() != shape) t = backend_.alloc(std::move(shape));
+  if (!t.defined() || t.shape() != shape || t.dtype() != dtype) t = backend_.alloc(std::move(shape), dtype);
   return t;
+}
+
+// The travelling [K | V] blocks (2, T, Hk, D), `held` starting as this rank's: fp32, or with bf16 inputs bf16 (half
+// the bytes; the kernels round K and V to bf16 anyway, so the results are those of fp32 blocks).
+void RingAttention::kv_blocks_make(const Tensor& k, const Tensor& v, Tensor& held, Tensor& next) {
+  const int64_t T = k.dim(0), Hk = k.dim(1), D = k.dim(2), kv_elems = T * Hk * D;
+  const DType type = bf16_ ? DType::bf16 : DType::f32;
+  held = scratch(kHeld, {2, T, Hk, D}, type);
+  next = scratch(kNext, {2, T, Hk, D}, type);
+  Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
+  if (bf16_) {
+    backend_.to_bf16(k, held_k);
+    backend_.to_bf16(v, held_v);
+  } else {
+    backend_.copy(k, held_k);
+    backend_.copy(v, held_v);
+  }
+}
+
+// The held block as fp32 for the kernels: itself, or bf16 widened into a scratch buffer.
+const float* RingAttention::kv_block_f32(const Tensor& held) {
+  if (!bf16_) return held.f32();
+  Tensor wide = scratch(kHeldF32, held.shape());
+  backend_.from_bf16(held, wide);
+  return wide.f32();
 }
 
 // At step s this rank holds the key/value block of rank (rank - s) mod cp. With zigzag this yields the
@@ -64,10 +91,8 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
   RT_CHECK(T * size_ == seq_len_ && k.dim(0) == T, "ring attention: local length " + std::to_string(T) + " x " +
                                                         std::to_string(size_) + " ranks != seq_len " + std::to_string(seq_len_));
   const int64_t kv_elems = T * Hk * D;
-  Tensor held = scratch(kHeld, {2, T, Hk, D}), next = scratch(kNext, {2, T, Hk, D});  // [K | V]
-  Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
-  backend_.copy(k, held_k);
-  backend_.copy(v, held_v);
+  Tensor held, next;
+  kv_blocks_make(k, v, held, next);
   Tensor block_o = scratch(kBlockO, {T, Hq, D}), block_lse = scratch(kBlockLse, {Hq, T});
   backend_.fill(o, 0.f);
   backend_.fill(lse, kNegInf);
@@ -75,11 +100,11 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
   for (int s = 0; s < size_; ++s) {
     CommHandle exchange;
     if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
-    const float* kp = held.f32();
-    const float* vp = kp + kv_elems;
     Timer compute;
+    const float* kp = kv_block_f32(held);
+    const float* vp = kp + kv_elems;
     for (const Pair& pr : pairs_at_step(s)) {
-      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_};
       ops_.forward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D, block_o.f32(),
                    block_lse.f32());
       ops_.merge(block_o.f32(), block_lse.f32(), pr.q.length, pr.q_row, T, Hq, D, o.f32(), lse.f32());
@@ -119,10 +144,8 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     return i;
   };
 
-  Tensor held = scratch(kHeld, {2, T, Hk, D}), next = scratch(kNext, {2, T, Hk, D});  // [K | V]
-  Tensor held_k = held.slice(0, {T, Hk, D}), held_v = held.slice(kv_elems, {T, Hk, D});
-  backend_.copy(k, held_k);
-  backend_.copy(v, held_v);
+  Tensor held, next;
+  kv_blocks_make(k, v, held, next);
   // dK/dV of the held block: computed into grad[s%2], plus the accumulator that arrived in arrived[s%2];
   // then sent on to rank+1. Alternating buffers keep a buffer untouched while its send is in flight.
   Tensor grad[2] = {scratch(kGrad0, {2, T, Hk, D}), scratch(kGrad1, {2, T, Hk, D})};
@@ -135,11 +158,11 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     Tensor& g = grad[s % 2];
     Timer compute;
     backend_.fill(g, 0.f);
-    const float* kp = held.f32();
+    const float* kp = kv_block_f32(held);
     const float* vp = kp + kv_elems;
     for (const Pair& pr : pairs_at_step(s)) {
       const size_t c = chunk_index(pr.q_row);
-      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale};
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_};
       ops_.backward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
                     dout.f32() + pr.q_row * Hq * D, lse_chunk[c].f32(), delta_chunk[c].f32(),
                     dq.f32() + pr.q_row * Hq * D, g.f32() + pr.k_row * Hk * D, g.f32() + kv_elems + pr.k_row * Hk * D);

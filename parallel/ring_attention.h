@@ -11,13 +11,16 @@ namespace rt {
 struct AttentionOps;
 
 // Each rank keeps its queries; key/value blocks travel around the ring (rank r sends to r+1), the next
-// block's exchange posted before computing on the held one. Partial (O, LSE) merge in fp32. Backward
+// block's exchange posted before computing on the held one (in bf16 with bf16 precision: half the traffic). Partial
+// (O, LSE) merge in fp32. Backward
 // carries dK/dV (fp32) with their block and delivers them home after cp steps; dQ stays home. Runs on the backend's
 // device with its attention kernels (attention_ops_for): CPU tensors over MPI, CUDA tensors over NCCL. On the GPU
 // the work is queued on the compute stream, so stats() counts the time to queue it, not to run it.
 class RingAttention final : public SequenceAttention {
  public:
-  RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal = true);
+  // precision bf16: the kernels round their tile inputs to bf16 (AttentionProblem::bf16_inputs); merges stay fp32.
+  RingAttention(Communicator& cp_group, Backend& backend, int64_t seq_len, Sharding sharding, bool causal = true,
+                Precision precision = Precision::fp32);
 
   // q (T,Hq,D), k, v (T,Hk,D): this rank's tokens (T = seq_len / cp) -> o (T,Hq,D), lse (Hq,T).
   void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) override;
@@ -38,14 +41,17 @@ class RingAttention final : public SequenceAttention {
   std::vector<Pair> pairs_at_step(int step) const;
   // Buffers kept across calls (every layer calls forward and backward with the same shapes): allocating them per
   // call costs a page fault and a page clear per 4 KiB. Contents are undefined on return.
-  enum Slot { kHeld, kNext, kBlockO, kBlockLse, kDelta, kGrad0, kGrad1, kArrived0, kArrived1, kSlots };
-  Tensor scratch(Slot slot, std::vector<int64_t> shape);
+  enum Slot { kHeld, kNext, kHeldF32, kBlockO, kBlockLse, kDelta, kGrad0, kGrad1, kArrived0, kArrived1, kSlots };
+  Tensor scratch(Slot slot, std::vector<int64_t> shape, DType dtype = DType::f32);
+  void kv_blocks_make(const Tensor& k, const Tensor& v, Tensor& held, Tensor& next);
+  const float* kv_block_f32(const Tensor& held);
 
   Communicator& comm_;
   Backend& backend_;
   int64_t seq_len_;
   Sharding sharding_;
   bool causal_;
+  bool bf16_;
   int rank_, size_;
   const AttentionOps& ops_;
   Stats stats_;

@@ -67,12 +67,14 @@ std::unique_ptr<Communicator> world_make(Device device, double timeout_s) {
   return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world(timeout_s);
 }
 
-// "fp32", or "bf16 GEMMs (AMX-BF16 and AVX512-BF16)", "bf16 GEMMs (no bf16 instructions: emulated in fp32)".
+// "fp32", or "bf16 GEMMs and attention (AMX-BF16 and AVX512-BF16)", or "... (this CPU has no bf16 instructions: ...)".
 std::string precision_text(Precision precision, Device device) {
-  if (precision == Precision::fp32) return "fp32";
-  if (device == Device::cuda) return "bf16 GEMMs (tensor cores)";
+  if (precision == Precision::fp32) return device == Device::cuda ? "fp32 (TF32 GEMMs, bf16 attention)" : "fp32";
+  if (device == Device::cuda) return "bf16 GEMMs and attention (tensor cores)";
   const std::string cpu = cpu_bf16_description();
-  return "bf16 GEMMs (" + (cpu.empty() ? std::string("this CPU has no bf16 instructions: computed in fp32") : cpu) + ")";
+  return "bf16 GEMMs and attention (" +
+         (cpu.empty() ? std::string("this CPU has no bf16 instructions: the rounded values multiplied in fp32") : cpu) +
+         ")";
 }
 
 }  // namespace
@@ -92,12 +94,12 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
                               static_cast<uint64_t>(tc.seed));
   const Sharding sharding = sharding_parse(config.parallel.sharding);
+  const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   std::unique_ptr<SequenceAttention> attention;
   if (mesh.cp > 1)
-    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding);
+    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding, true, precision);
   else
-    attention = local_attention_make(backend);
-  const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
+    attention = local_attention_make(backend, AttentionKernel::flash, precision);
   LlamaModel model(config.model, backend, *attention, precision);
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);

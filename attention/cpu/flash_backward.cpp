@@ -13,8 +13,9 @@ namespace flash {
 namespace {
 
 // q, dout, dq: (Tq,Hq,D); k, v, dk, dv: (Tk,Hk,D); lse, delta: (Hq,Tq). Accumulates into dq, dk, dv.
-// K: Kernels<tile GEMM, row passes>.
-template <class K>
+// K: Kernels<tile GEMM, row passes>. bf16: every operand of a tile product (the packed Q, dO, K and V, and P and dS
+// after the softmax gradient) is rounded to bf16 first.
+template <class K, bool kBf16>
 void backward(const AttentionProblem& p, const float* q, const float* k, const float* v, const float* dout,
               const float* lse, const float* delta, float* dq, float* dk, float* dv, int64_t Bq, int64_t Bk) {
   const int64_t D = p.D, ldq = p.Hq * D, ldk = p.Hk * D, group = p.Hq / p.Hk;
@@ -29,6 +30,10 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
       const int64_t i0 = it * Bq, bq = std::min(Bq, p.Tq - i0);
       pack_rows(q + i0 * ldq + h * D, ldq, bq, D, qh + (h * p.Tq + i0) * D);
       pack_rows(dout + i0 * ldq + h * D, ldq, bq, D, doh + (h * p.Tq + i0) * D);
+      if constexpr (kBf16) {
+        round_bf16(qh + (h * p.Tq + i0) * D, bq * D);
+        round_bf16(doh + (h * p.Tq + i0) * D, bq * D);
+      }
     }
   // dQ of thread t goes to dq_part[t], head-major (Hq,Tq,D), summed into dq in thread order at the end.
   std::vector<float*> dq_part;
@@ -56,6 +61,11 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
         pack_transposed(kj, ldk, bk, D, kt.get(), Bk);
         pack_transposed(vj, ldk, bk, D, vt.get(), Bk);
         pack_rows(kj, ldk, bk, D, kc.get());
+        if constexpr (kBf16) {
+          round_bf16(kt.get(), D * Bk);
+          round_bf16(vt.get(), D * Bk);
+          round_bf16(kc.get(), bk * D);
+        }
         std::fill(dka.get(), dka.get() + bk * D, 0.f);
         std::fill(dva.get(), dva.get() + bk * D, 0.f);
         for (int64_t h = kv * group; h < (kv + 1) * group; ++h)
@@ -70,7 +80,7 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
               const float* doi = doh + row * D;
               K::G::run(rows, round_up(n, 16), D, qi, D, 1, kt.get(), Bk, false, s.get(), Bk);
               K::G::run(rows, round_up(n, 16), D, doi, D, 1, vt.get(), Bk, false, dp.get(), Bk);
-              K::R::template softmax_grad<decltype(masked)::value>(rows, n, diag + r0, p.scale,
+              K::R::template softmax_grad<decltype(masked)::value, kBf16>(rows, n, diag + r0, p.scale,
                                                                    lse + h * p.Tq + i0 + r0, delta + h * p.Tq + i0 + r0,
                                                                    s.get(), dp.get(), Bk);
               K::G::run(n, D, rows, s.get(), 1, Bk, doi, D, true, dva.get(), D);
@@ -124,19 +134,23 @@ void attention_flash_backward_with(const FlashOptions& opt, const AttentionProbl
   const int64_t Bk = opt.block_k > 0 ? opt.block_k : flash::default_block(p);
   RT_CHECK(Bk % 16 == 0, "flash attention: block_k must be a multiple of 16, got " + std::to_string(Bk));
   if (p.Tq == 0 || p.Tk == 0) return;
-  const FlashGemm gemm =
-      opt.gemm != FlashGemm::kAuto ? opt.gemm : flash::default_gemm_is_onednn(p) ? FlashGemm::kOneDnn : FlashGemm::kAvx512;
+  const FlashGemm gemm = flash::gemm_for(opt, p);
+  auto run = [&](auto kernels) {
+    using K = decltype(kernels);
+    if (p.bf16_inputs || gemm == FlashGemm::kBf16)
+      return flash::backward<K, true>(p, q, k, v, dout, lse, delta, dq, dk, dv, Bq, Bk);
+    flash::backward<K, false>(p, q, k, v, dout, lse, delta, dq, dk, dv, Bq, Bk);
+  };
   switch (gemm) {
     case FlashGemm::kAuto:  // resolved above
     case FlashGemm::kAvx512:
-      return flash::backward<flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>>(p, q, k, v, dout, lse, delta, dq,
-                                                                                       dk, dv, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>{});
     case FlashGemm::kPortable:
-      return flash::backward<flash::Kernels<flash::TileGemmPortable, flash::RowsPortable>>(p, q, k, v, dout, lse, delta,
-                                                                                           dq, dk, dv, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmPortable, flash::RowsPortable>{});
     case FlashGemm::kOneDnn:
-      return flash::backward<flash::Kernels<flash::TileGemmOneDnn, flash::RowsAvx512>>(p, q, k, v, dout, lse, delta, dq,
-                                                                                       dk, dv, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmOneDnn, flash::RowsAvx512>{});
+    case FlashGemm::kBf16:
+      return run(flash::Kernels<flash::TileGemmBf16, flash::RowsAvx512>{});
   }
 }
 

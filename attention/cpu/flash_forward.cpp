@@ -11,8 +11,9 @@ namespace rt {
 namespace flash {
 namespace {
 
-// q, o: (Tq,Hq,D); k, v: (Tk,Hk,D); lse: (Hq,Tq). K: Kernels<tile GEMM, row passes>.
-template <class K>
+// q, o: (Tq,Hq,D); k, v: (Tk,Hk,D); lse: (Hq,Tq). K: Kernels<tile GEMM, row passes>. bf16: every operand of a
+// tile product (the packed K and V tiles, the Q tile, and P after the softmax) is rounded to bf16 first.
+template <class K, bool kBf16>
 void forward(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o, float* lse,
              int64_t Bq, int64_t Bk) {
   const int64_t D = p.D, ldq = p.Hq * D, ldk = p.Hk * D, group = p.Hq / p.Hk;
@@ -28,6 +29,10 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
       const int64_t j0 = jt * Bk, bk = std::min(Bk, p.Tk - j0);
       pack_transposed(k + j0 * ldk + kv * D, ldk, bk, D, kt + (kv * nkt + jt) * D * Bk, Bk);
       pack_rows(v + j0 * ldk + kv * D, ldk, bk, D, vp + (kv * nkt + jt) * Bk * D);
+      if constexpr (kBf16) {
+        round_bf16(kt + (kv * nkt + jt) * D * Bk, D * Bk);
+        round_bf16(vp + (kv * nkt + jt) * Bk * D, bk * D);
+      }
     }
 
 #pragma omp parallel
@@ -49,12 +54,15 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
           }
           continue;
         }
-        // qs (bq, D) = scale * q tile, so the scores come out scaled
+        // qs (bq, D) = scale * q tile, so the scores come out scaled; with bf16 inputs q itself (it is rounded as
+        // given, as the backward rounds it) and the scores are scaled in fp32 after the product.
+        const float q_scale = kBf16 ? 1.f : p.scale;
         for (int64_t i = 0; i < bq; ++i) {
           const float* qi = q + (i0 + i) * ldq + h * D;
           float* qsi = qs.get() + i * D;
 #pragma omp simd
-          for (int64_t d = 0; d < D; ++d) qsi[d] = p.scale * qi[d];
+          for (int64_t d = 0; d < D; ++d) qsi[d] = q_scale * qi[d];
+          if constexpr (kBf16) round_bf16(qsi, D);
         }
         std::fill(m.get(), m.get() + bq, kNegInf);
         std::fill(l.get(), l.get() + bq * kSumLanes, 0.f);
@@ -69,8 +77,8 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
           auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
             float* sr = s.get() + r0 * Bk;
             K::G::run(rows, round_up(n, 16), D, qs.get() + r0 * D, D, 1, ktile, Bk, false, sr, Bk);
-            K::R::template softmax_online<decltype(masked)::value>(rows, n, diag + r0, sr, Bk, m.get() + r0,
-                                                                   l.get() + r0 * kSumLanes, alpha.get() + r0);
+            K::R::template softmax_online<decltype(masked)::value, kBf16>(
+                rows, n, diag + r0, sr, Bk, m.get() + r0, l.get() + r0 * kSumLanes, alpha.get() + r0, p.scale);
             K::R::rescale_rows(rows, D, alpha.get() + r0, acc.get() + r0 * D);
             K::G::run(rows, D, n, sr, Bk, 1, vtile, D, true, acc.get() + r0 * D, D);
           };
@@ -106,6 +114,7 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
 }  // namespace flash
 
 bool flash_avx512_compiled() { return flash::TileGemmAvx512::compiled(); }
+bool flash_bf16_native() { return flash::TileGemmBf16::native(); }
 
 void attention_flash_forward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
                                   const float* v, float* o, float* lse) {
@@ -114,16 +123,22 @@ void attention_flash_forward_with(const FlashOptions& opt, const AttentionProble
   const int64_t Bk = opt.block_k > 0 ? opt.block_k : flash::default_block(p);
   RT_CHECK(Bk % 16 == 0, "flash attention: block_k must be a multiple of 16, got " + std::to_string(Bk));
   if (p.Tq == 0) return;
-  const FlashGemm gemm =
-      opt.gemm != FlashGemm::kAuto ? opt.gemm : flash::default_gemm_is_onednn(p) ? FlashGemm::kOneDnn : FlashGemm::kAvx512;
+  const FlashGemm gemm = flash::gemm_for(opt, p);
+  auto run = [&](auto kernels) {
+    using K = decltype(kernels);
+    if (p.bf16_inputs || gemm == FlashGemm::kBf16) return flash::forward<K, true>(p, q, k, v, o, lse, Bq, Bk);
+    flash::forward<K, false>(p, q, k, v, o, lse, Bq, Bk);
+  };
   switch (gemm) {
     case FlashGemm::kAuto:  // resolved above
     case FlashGemm::kAvx512:
-      return flash::forward<flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>>(p, q, k, v, o, lse, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmAvx512, flash::RowsAvx512>{});
     case FlashGemm::kPortable:
-      return flash::forward<flash::Kernels<flash::TileGemmPortable, flash::RowsPortable>>(p, q, k, v, o, lse, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmPortable, flash::RowsPortable>{});
     case FlashGemm::kOneDnn:
-      return flash::forward<flash::Kernels<flash::TileGemmOneDnn, flash::RowsAvx512>>(p, q, k, v, o, lse, Bq, Bk);
+      return run(flash::Kernels<flash::TileGemmOneDnn, flash::RowsAvx512>{});
+    case FlashGemm::kBf16:
+      return run(flash::Kernels<flash::TileGemmBf16, flash::RowsAvx512>{});
   }
 }
 

@@ -11,6 +11,15 @@
 
 #include "attention/cpu/flash_tiles.h"
 
+// The row passes the drivers use: masked or not, bf16 or not (explicit instantiations, in either branch below).
+#define RT_ROWS_INSTANTIATE(kMasked, kBf16)                                                                         \
+  template void RowsAvx512::softmax_online<kMasked, kBf16>(int64_t, int64_t, int64_t, float*, int64_t, float*, float*, \
+                                                           float*, float);                                           \
+  template void RowsAvx512::softmax_grad<kMasked, kBf16>(int64_t, int64_t, int64_t, float, const float*, const float*, \
+                                                         float*, float*, int64_t);
+#define RT_ROWS_INSTANTIATE_ALL \
+  RT_ROWS_INSTANTIATE(false, false) RT_ROWS_INSTANTIATE(true, false) RT_ROWS_INSTANTIATE(false, true) RT_ROWS_INSTANTIATE(true, true)
+
 #if defined(__AVX512F__)
 
 namespace rt::flash {
@@ -37,24 +46,40 @@ inline __m512 exp16(__m512 x) {
   return _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GT_OQ), p, _mm512_castsi512_ps(bits));
 }
 
+// x rounded to bf16 (nearest even) on 16 lanes, kept as fp32.
+inline __m512 round_bf16_16(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+  return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+template <bool kBf16>
+inline __m512 stored(__m512 x) {
+  if constexpr (kBf16) return round_bf16_16(x);
+  return x;
+}
+
 // Lanes [0, n) set, n in [0, 16].
 inline __mmask16 lanes_below(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 
 }  // namespace
 
 // Same contracts as RowsPortable (flash_tiles.h); rows are vectors of 16 keys, the last one lane-masked.
-template <bool kMasked>
+template <bool kMasked, bool kBf16>
 void RowsAvx512::softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, int64_t lds, float* m, float* l,
-                                float* alpha) {
+                                float* alpha, float score_scale) {
   const int64_t width = round_up(bk, 16);
+  const __m512 sc = _mm512_set1_ps(score_scale);
+  auto scaled = [&](__m512 x) { return kBf16 ? _mm512_mul_ps(sc, x) : x; };
+  auto load = [&](const float* x) { return scaled(_mm512_loadu_ps(x)); };
   for (int64_t i = 0; i < bq; ++i) {
     float* si = s + i * lds;
     const int64_t n = kMasked ? row_visible(diag, i, bk) : bk;
     const int64_t n16 = n / 16 * 16;
     __m512 vmax = _mm512_set1_ps(kNegInf);
-    for (int64_t j = 0; j < n16; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(si + j));
+    for (int64_t j = 0; j < n16; j += 16) vmax = _mm512_max_ps(vmax, load(si + j));
     const __mmask16 tail = lanes_below(n - n16);
-    vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, si + n16));
+    vmax = _mm512_mask_max_ps(vmax, tail, vmax, scaled(_mm512_maskz_loadu_ps(tail, si + n16)));
     const float m_new = std::max(m[i], _mm512_reduce_max_ps(vmax));
     if (kMasked && m_new == kNegInf) {  // no key seen so far: nothing to add, nothing to rescale
       for (int64_t j = 0; j < width; j += 16) _mm512_storeu_ps(si + j, _mm512_setzero_ps());
@@ -64,13 +89,13 @@ void RowsAvx512::softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, 
     const __m512 mv = _mm512_set1_ps(m_new);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n16; j += 16) {
-      const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mv));
-      _mm512_storeu_ps(si + j, e);
+      const __m512 e = exp16(_mm512_sub_ps(load(si + j), mv));
+      _mm512_storeu_ps(si + j, stored<kBf16>(e));
       sum = _mm512_add_ps(sum, e);
     }
     if (n16 < width) {  // the partial vector, then masked or padding vectors
-      const __m512 e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + n16), mv)));
-      _mm512_storeu_ps(si + n16, e);
+      const __m512 e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(load(si + n16), mv)));
+      _mm512_storeu_ps(si + n16, stored<kBf16>(e));
       sum = _mm512_add_ps(sum, e);
       for (int64_t j = n16 + 16; j < width; j += 16) _mm512_storeu_ps(si + j, _mm512_setzero_ps());
     }
@@ -83,7 +108,7 @@ void RowsAvx512::softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, 
 
 float RowsAvx512::row_sum(const float* li) { return _mm512_reduce_add_ps(_mm512_loadu_ps(li)); }
 
-template <bool kMasked>
+template <bool kMasked, bool kBf16>
 void RowsAvx512::softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale, const float* lse, const float* delta,
                               float* s, float* dp, int64_t ld) {
   const int64_t width = round_up(bk, 16);
@@ -96,8 +121,8 @@ void RowsAvx512::softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale,
     const __m512 li = _mm512_set1_ps(lse[i]), di = _mm512_set1_ps(delta[i]);
     auto step = [&](int64_t j, __mmask16 keep) {
       const __m512 p = _mm512_maskz_mov_ps(keep, exp16(_mm512_fmsub_ps(sc, _mm512_loadu_ps(si + j), li)));
-      _mm512_storeu_ps(si + j, p);
-      _mm512_storeu_ps(dpi + j, _mm512_mul_ps(_mm512_mul_ps(sc, p), _mm512_sub_ps(_mm512_loadu_ps(dpi + j), di)));
+      _mm512_storeu_ps(si + j, stored<kBf16>(p));
+      _mm512_storeu_ps(dpi + j, stored<kBf16>(_mm512_mul_ps(_mm512_mul_ps(sc, p), _mm512_sub_ps(_mm512_loadu_ps(dpi + j), di))));
     };
     for (int64_t j = 0; j < n16; j += 16) step(j, 0xffff);
     if (n16 < width) {  // the partial vector, then masked or padding vectors
@@ -110,12 +135,7 @@ void RowsAvx512::softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale,
   }
 }
 
-template void RowsAvx512::softmax_online<false>(int64_t, int64_t, int64_t, float*, int64_t, float*, float*, float*);
-template void RowsAvx512::softmax_online<true>(int64_t, int64_t, int64_t, float*, int64_t, float*, float*, float*);
-template void RowsAvx512::softmax_grad<false>(int64_t, int64_t, int64_t, float, const float*, const float*, float*,
-                                              float*, int64_t);
-template void RowsAvx512::softmax_grad<true>(int64_t, int64_t, int64_t, float, const float*, const float*, float*,
-                                             float*, int64_t);
+RT_ROWS_INSTANTIATE_ALL
 
 }  // namespace rt::flash
 
@@ -123,24 +143,19 @@ template void RowsAvx512::softmax_grad<true>(int64_t, int64_t, int64_t, float, c
 
 namespace rt::flash {
 
-template <bool kMasked>
+template <bool kMasked, bool kBf16>
 void RowsAvx512::softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, int64_t lds, float* m, float* l,
-                                float* alpha) {
-  RowsPortable::softmax_online<kMasked>(bq, bk, diag, s, lds, m, l, alpha);
+                                float* alpha, float score_scale) {
+  RowsPortable::softmax_online<kMasked, kBf16>(bq, bk, diag, s, lds, m, l, alpha, score_scale);
 }
 float RowsAvx512::row_sum(const float* li) { return RowsPortable::row_sum(li); }
-template <bool kMasked>
+template <bool kMasked, bool kBf16>
 void RowsAvx512::softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale, const float* lse, const float* delta,
                               float* s, float* dp, int64_t ld) {
-  RowsPortable::softmax_grad<kMasked>(bq, bk, diag, scale, lse, delta, s, dp, ld);
+  RowsPortable::softmax_grad<kMasked, kBf16>(bq, bk, diag, scale, lse, delta, s, dp, ld);
 }
 
-template void RowsAvx512::softmax_online<false>(int64_t, int64_t, int64_t, float*, int64_t, float*, float*, float*);
-template void RowsAvx512::softmax_online<true>(int64_t, int64_t, int64_t, float*, int64_t, float*, float*, float*);
-template void RowsAvx512::softmax_grad<false>(int64_t, int64_t, int64_t, float, const float*, const float*, float*,
-                                              float*, int64_t);
-template void RowsAvx512::softmax_grad<true>(int64_t, int64_t, int64_t, float, const float*, const float*, float*,
-                                             float*, int64_t);
+RT_ROWS_INSTANTIATE_ALL
 
 }  // namespace rt::flash
 

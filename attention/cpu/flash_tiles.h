@@ -9,6 +9,8 @@
 #include <string>
 
 #include "attention/attention_kernels.h"
+#include "attention/cpu/flash_options.h"
+#include "core/bf16.h"
 #include "core/check.h"
 #include "core/cpu/vec_math.h"
 
@@ -27,6 +29,15 @@ struct TileGemmAvx512 {  // register-blocked AVX-512 microkernels (flash_tile_ge
   static void run(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b,
                   int64_t ldb, bool accumulate, float* y, int64_t ldy);
   static bool compiled();  // false: this build has no AVX-512 and run() is TileGemmPortable::run
+};
+struct TileGemmBf16 {  // A and B rounded to bf16 (nearest even), fp32 sums (flash_tile_gemm_bf16.cpp): vdpbf16ps
+  static void run(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b,
+                  int64_t ldb, bool accumulate, float* y, int64_t ldy);
+  static bool native();  // false: no AVX512-BF16 (CPU or build); run() multiplies the rounded values in fp32
+  // native() and faster than fp32 FMA on rounded values: AMD (Zen 5 runs vdpbf16ps at 1.85x the FMA rate), not Intel
+  // (Sapphire Rapids at 0.5x: 78.5 against 161 GFLOP/s on one core here). A fixed rule, not a timing, so that a run
+  // and its resumption always take the same kernels.
+  static bool preferred();
 };
 struct TileGemmOneDnn {  // rt::cpu::gemm (oneDNN sgemm; sequential when called inside a parallel region)
   static void run(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b,
@@ -76,6 +87,15 @@ inline int64_t default_block(const AttentionProblem& p) { return std::max(p.Tq, 
 // and wherever this build has no AVX-512 (the portable loops reach a third of either).
 inline bool default_gemm_is_onednn(const AttentionProblem& p) { return !TileGemmAvx512::compiled() || p.D >= 128; }
 
+// The tile GEMM a flash call runs: the options' choice, else with bf16 inputs the bf16 microkernels where their
+// instruction beats fp32 FMA (TileGemmBf16::preferred), else the fastest fp32 one for the head dim (with bf16 inputs
+// the drivers have rounded its operands, so its exact products are the bf16 products).
+inline FlashGemm gemm_for(const FlashOptions& opt, const AttentionProblem& p) {
+  if (opt.gemm != FlashGemm::kAuto) return opt.gemm;
+  if (p.bf16_inputs && TileGemmBf16::preferred()) return FlashGemm::kBf16;
+  return default_gemm_is_onednn(p) ? FlashGemm::kOneDnn : FlashGemm::kAvx512;
+}
+
 inline void check_problem(const AttentionProblem& p) {
   RT_CHECK(p.Hq > 0 && p.Hk > 0 && p.Hq % p.Hk == 0,
            "flash attention heads Hq=" + std::to_string(p.Hq) + " Hk=" + std::to_string(p.Hk));
@@ -102,6 +122,17 @@ inline void pack_rows(const float* x, int64_t ldx, int64_t n, int64_t D, float* 
   for (int64_t j = 0; j < n; ++j) std::memcpy(y + j * D, x + j * ldx, static_cast<size_t>(D) * sizeof(float));
 }
 
+// x (n) rounded to bf16 in place (nearest even), kept as fp32: what a bf16 operand holds. Branch-free (the compiler
+// vectorises it); NaN inputs are not preserved, as no finite run produces them.
+inline void round_bf16(float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&x[i], &u, sizeof u);
+  }
+}
 // Visible prefix of tile row i: keys [0, clamp(diag + i, 0, bk)) where diag = q_offset + i0 - k_offset - j0 + 1.
 inline int64_t row_visible(int64_t diag, int64_t i, int64_t bk) { return std::clamp<int64_t>(diag + i, 0, bk); }
 
@@ -115,12 +146,16 @@ struct RowsPortable {
   // masked); running max m (bq) and sum l (bq, kSumLanes) updated; alpha (bq) = exp(m_old - m_new), the factor
   // the output accumulator must be rescaled by. kMasked: row i sees only its prefix row_visible(diag, i, bk);
   // rows that saw no key yet keep m = -inf. Columns [bk, round_up(bk, 16)) of s may be overwritten.
-  template <bool kMasked>
+  // kBf16: the scores come unscaled (s *= score_scale first) and P is stored rounded to bf16, as it enters P V;
+  // the running sums add the unrounded P.
+  template <bool kMasked, bool kBf16 = false>
   static void softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, int64_t lds, float* m, float* l,
-                             float* alpha) {
+                             float* alpha, float score_scale = 1.f) {
     for (int64_t i = 0; i < bq; ++i) {
       float* si = s + i * lds;
       const int64_t n = kMasked ? row_visible(diag, i, bk) : bk;
+      if constexpr (kBf16)
+        for (int64_t j = 0; j < n; ++j) si[j] *= score_scale;
       float mx = kNegInf;
 #pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < n; ++j) mx = si[j] > mx ? si[j] : mx;
@@ -134,7 +169,7 @@ struct RowsPortable {
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = 0; j < n; ++j) {
         const float e = cpu::exp_fast(si[j] - m_new);
-        si[j] = e;
+        si[j] = kBf16 ? bf16_round(e) : e;
         sum += e;
       }
       if (kMasked)
@@ -164,7 +199,8 @@ struct RowsPortable {
   // Backward of one tile. s (bq, ld): raw scores Q K^T -> P = exp(scale*s - lse); dp (bq, ld): dO V^T ->
   // dS' = scale * P * (dP - delta) (the softmax scale of dQ and dK folded in); lse, delta: (bq) of this tile.
   // Masked entries get P = dS' = 0. Columns [bk, round_up(bk, 16)) may be overwritten.
-  template <bool kMasked>
+  // kBf16: P and dS' stored rounded to bf16, as they enter their products.
+  template <bool kMasked, bool kBf16 = false>
   static void softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale, const float* lse, const float* delta,
                            float* s, float* dp, int64_t ld) {
     for (int64_t i = 0; i < bq; ++i) {
@@ -174,9 +210,9 @@ struct RowsPortable {
       const float li = lse[i], di = delta[i];
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) {
-        const float pij = cpu::exp_fast(scale * si[j] - li);
-        si[j] = pij;
-        dpi[j] = scale * pij * (dpi[j] - di);
+        const float pij = cpu::exp_fast(scale * si[j] - li), dsij = scale * pij * (dpi[j] - di);
+        si[j] = kBf16 ? bf16_round(pij) : pij;
+        dpi[j] = kBf16 ? bf16_round(dsij) : dsij;
       }
       if (kMasked)
         for (int64_t j = n; j < bk; ++j) si[j] = dpi[j] = 0.f;
@@ -187,14 +223,14 @@ struct RowsPortable {
 // The same row passes with AVX-512 intrinsics (attention/cpu/flash_rows_avx512.cpp; RowsPortable's code in builds
 // without AVX-512). Not inline: GCC 12 warns falsely about its intrinsics when inlined into OpenMP regions.
 struct RowsAvx512 {
-  template <bool kMasked>
+  template <bool kMasked, bool kBf16 = false>
   static void softmax_online(int64_t bq, int64_t bk, int64_t diag, float* s, int64_t lds, float* m, float* l,
-                             float* alpha);
+                             float* alpha, float score_scale = 1.f);
   static float row_sum(const float* li);
   static void rescale_rows(int64_t bq, int64_t D, const float* alpha, float* acc) {
     RowsPortable::rescale_rows(bq, D, alpha, acc);
   }
-  template <bool kMasked>
+  template <bool kMasked, bool kBf16 = false>
   static void softmax_grad(int64_t bq, int64_t bk, int64_t diag, float scale, const float* lse, const float* delta,
                            float* s, float* dp, int64_t ld);
 };

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/backend_shapes.h"
+#include "core/bf16.h"
 #include "core/check.h"
 #include "core/cpu/kernels.h"
 
@@ -58,6 +59,25 @@ class CpuBackend final : public Backend {
   void gemm_bf16(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
     cpu::gemm_bf16(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
+  }
+
+  void to_bf16(const Tensor& src, Tensor& dst) override {
+    same_numel(src, dst, "to_bf16");
+    RT_CHECK(src.dtype() == DType::f32 && dst.dtype() == DType::bf16, "to_bf16 takes f32 to bf16");
+    const float* x = src.f32();
+    auto* y = static_cast<uint16_t*>(dst.raw());
+    const int64_t n = src.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_bits(x[i]);
+  }
+  void from_bf16(const Tensor& src, Tensor& dst) override {
+    same_numel(src, dst, "from_bf16");
+    RT_CHECK(src.dtype() == DType::bf16 && dst.dtype() == DType::f32, "from_bf16 takes bf16 to f32");
+    const auto* x = static_cast<const uint16_t*>(src.raw());
+    float* y = dst.f32();
+    const int64_t n = src.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_float(x[i]);
   }
 
   void add(const Tensor& a, const Tensor& b, Tensor& out) override {

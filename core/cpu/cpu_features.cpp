@@ -1,7 +1,10 @@
-// cpuid leaf 7: AVX512_BF16 is subleaf 1 EAX bit 5, AMX-BF16 subleaf 0 EDX bit 22.
+// cpuid leaf 7: AVX512_BF16 is subleaf 1 EAX bit 5, AMX-BF16 subleaf 0 EDX bit 22; RINGTRAIN_MAX_CPU_ISA caps them.
 #include "core/cpu/cpu_features.h"
 
 #include <cpuid.h>
+
+#include <cstdlib>
+#include <cstring>
 
 namespace rt {
 
@@ -9,6 +12,8 @@ const CpuFeatures& cpu_features() {
   static const CpuFeatures features = [] {
     CpuFeatures f;
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    __cpuid(0, eax, ebx, ecx, edx);
+    f.amd = ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;  // "Auth" "enti" "cAMD"
     if (__get_cpuid_max(0, nullptr) < 7) return f;
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     f.amx_bf16 = (edx >> 22) & 1u;
@@ -17,6 +22,8 @@ const CpuFeatures& cpu_features() {
       __cpuid_count(7, 1, eax, ebx, ecx, edx);
       f.avx512_bf16 = (eax >> 5) & 1u;
     }
+    if (const char* cap = std::getenv("RINGTRAIN_MAX_CPU_ISA"))
+      if (std::strcmp(cap, "AVX512_CORE") == 0 || std::strcmp(cap, "AVX2") == 0) f.avx512_bf16 = f.amx_bf16 = false;
     return f;
   }();
   return features;

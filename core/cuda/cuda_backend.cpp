@@ -65,6 +65,16 @@ class CudaBackend final : public Backend {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
     gpu::gemm(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
   }
+  void to_bf16(const Tensor& src, Tensor& dst) override {
+    shapes::same_numel(src, dst, "to_bf16");
+    RT_CHECK(src.dtype() == DType::f32 && dst.dtype() == DType::bf16, "to_bf16 takes f32 to bf16");
+    gpu::to_bf16(src.f32(), 1, src.numel(), src.numel(), static_cast<__nv_bfloat16*>(dst.raw()), cuda_stream());
+  }
+  void from_bf16(const Tensor& src, Tensor& dst) override {
+    shapes::same_numel(src, dst, "from_bf16");
+    RT_CHECK(src.dtype() == DType::bf16 && dst.dtype() == DType::f32, "from_bf16 takes bf16 to f32");
+    gpu::from_bf16(static_cast<const __nv_bfloat16*>(src.raw()), src.numel(), dst.f32(), cuda_stream());
+  }
   void gemm_bf16(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
     gpu::gemm_bf16(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);

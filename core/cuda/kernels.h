@@ -20,6 +20,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 // x (rows, cols), leading dimension ld -> y (rows, cols) packed, rounded to nearest even.
 void to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, __nv_bfloat16* y, cudaStream_t stream);
+// y (n) = x (n) widened, exact.
+void from_bf16(const __nv_bfloat16* x, int64_t n, float* y, cudaStream_t stream);
 
 void fill_f32(float* x, int64_t n, float value, cudaStream_t stream);
 void fill_i32(int32_t* x, int64_t n, int32_t value, cudaStream_t stream);

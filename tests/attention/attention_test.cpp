@@ -32,6 +32,7 @@
 #include "attention/sequence_attention.h"
 #include "core/backend.h"
 #include "tests/attention/attention_tolerance.h"
+#include "tests/attention/naive_rounded.h"
 
 namespace rt {
 namespace {
@@ -351,6 +352,16 @@ const FlashVariant kFlashVariants[] = {
     {"onednn 16x32", {FlashGemm::kOneDnn, 16, 32}},
 };
 
+// Forward, delta and backward with the options; o and lse written, dq, dk, dv accumulated into.
+void flash_forward_backward(const FlashOptions& opt, const AttentionProblem& p, const VecF& q, const VecF& k,
+                            const VecF& v, const VecF& dout, VecF& o, VecF& lse, VecF& dq, VecF& dk, VecF& dv) {
+  VecF delta(lse.size());
+  attention_flash_forward_with(opt, p, q.data(), k.data(), v.data(), o.data(), lse.data());
+  attention_delta(p, o.data(), dout.data(), delta.data());
+  attention_flash_backward_with(opt, p, q.data(), k.data(), v.data(), dout.data(), lse.data(), delta.data(), dq.data(),
+                                dk.data(), dv.data());
+}
+
 // err(kernel vs other kernel) <= 2 * naive fp32 error + kFloor.
 void expect_agree(const std::string& what, const VecF& kernel, const VecF& other, const VecF& naive, const VecD& ref) {
   const double ek = rel_err_l2(kernel, as<double>(other)), en = rel_err_l2(naive, ref);
@@ -419,11 +430,8 @@ TEST_F(AttentionTest, FlashKernelsMatchNaiveDouble) {
     for (const FlashVariant& fv : kFlashVariants) {
       const std::string name = std::string(c.name) + " [" + fv.name + "]";
       SCOPED_TRACE(fv.name);
-      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), delta(c.Hq * c.Tq, nan), dq = dq0, dk = dk0, dv = dv0;
-      attention_flash_forward_with(fv.opt, p, q.data(), k.data(), v.data(), o.data(), lse.data());
-      attention_delta(p, o.data(), dout.data(), delta.data());
-      attention_flash_backward_with(fv.opt, p, q.data(), k.data(), v.data(), dout.data(), lse.data(), delta.data(),
-                                    dq.data(), dk.data(), dv.data());
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), dq = dq0, dk = dk0, dv = dv0;
+      flash_forward_backward(fv.opt, p, q, k, v, dout, o, lse, dq, dk, dv);
       const std::string acc = c.accumulate ? " +=" : "";
       expect_close(name + " o", o, of, od);
       expect_close(name + " lse", lse, lsef, lsed);
@@ -435,6 +443,57 @@ TEST_F(AttentionTest, FlashKernelsMatchNaiveDouble) {
       expect_agree(name + " dq", dq, dq_ref, dqf, dqd);
       expect_agree(name + " dk", dk, dk_ref, dkf, dkd);
       expect_agree(name + " dv", dv, dv_ref, dvf, dvd);
+    }
+  }
+}
+
+// bf16 inputs (AttentionProblem::bf16_inputs, train.precision = bf16): Q, K, V, dO, P and dS rounded to bf16 where
+// they enter a tile product. Against the double reference of the exact inputs, with the tolerance of the naive
+// attention that rounds at the same places in fp32 (tests/attention/naive_rounded.h, as the CUDA kernels are held);
+// and the error must be bf16's, not fp32's, or the kernels did not round. Tilings as above; kBf16 runs vdpbf16ps
+// where the CPU has AVX512-BF16 (RINGTRAIN_MAX_CPU_ISA=AVX512_CORE runs the emulation: the ctest *_no_bf16 twin).
+TEST_F(AttentionTest, FlashBf16KernelsMatchNaiveBf16) {
+  std::printf("[  info    ] bf16 tile products on AVX512-BF16: %s\n", flash_bf16_native() ? "yes" : "no (emulated)");
+  const FlashVariant variants[] = {
+      {"bf16 auto", {FlashGemm::kAuto, 0, 0}},
+      {"bf16 16x16", {FlashGemm::kBf16, 16, 16}},
+      {"bf16 24x48", {FlashGemm::kBf16, 24, 48}},
+      {"bf16 128x128", {FlashGemm::kBf16, 128, 128}},
+  };
+  const Case cases[] = {
+      {"noncausal T=37 H=2/2 D=32", 37, 37, 2, 2, 32, false, 0, 0},
+      {"causal T=203 GQA 3/1 D=32", 203, 203, 3, 1, 32, true, 0, 0},
+      {"causal T=200 GQA 4/2 D=128", 200, 200, 4, 2, 128, true, 0, 0},
+      {"causal Tq=37 Tk=53 q@60 k@20 GQA 4/2 D=64", 37, 53, 4, 2, 64, true, 60, 20},
+      {"causal Tq=40 Tk=50 q@10 k@30 (20 rows see none) D=32", 40, 50, 2, 1, 32, true, 10, 30},
+      {"causal Tq=90 Tk=171 q@40 k@0 (odd key count) D=64", 90, 171, 2, 2, 64, true, 40, 0},
+      {"causal T=77 GQA 2/1 D=24 (D not a multiple of 16)", 77, 77, 2, 1, 24, true, 0, 0},
+      {"causal Tq=71 Tk=93 q@30 k@0 D=40", 71, 93, 2, 2, 40, true, 30, 0},
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    AttentionProblem p = problem_of(c);
+    p.bf16_inputs = true;
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    const VecF q = uniform(nq, -1, 1), k = uniform(nk, -1, 1), v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    const Result<double> ref = naive<double>(p, q, k, v, dout, [](float x) { return x; });
+    const Result<float> nai = naive<float>(p, q, k, v, dout, bf16);
+    const VecF dq0 = uniform(nq, -1, 1), dk0 = uniform(nk, -1, 1), dv0 = uniform(nk, -1, 1);
+    for (const FlashVariant& fv : variants) {
+      const std::string name = std::string(c.name) + " [" + fv.name + "]";
+      SCOPED_TRACE(fv.name);
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), dq = dq0, dk = dk0, dv = dv0;
+      flash_forward_backward(fv.opt, p, q, k, v, dout, o, lse, dq, dk, dv);
+      for (size_t i = 0; i < dq.size(); ++i) dq[i] -= dq0[i];
+      for (size_t i = 0; i < dk.size(); ++i) dk[i] -= dk0[i], dv[i] -= dv0[i];
+      expect_close(name + " o", o, nai.o, ref.o);
+      expect_close(name + " lse", lse, nai.lse, ref.lse);
+      expect_close(name + " dq+=", dq, nai.dq, ref.dq);
+      expect_close(name + " dk+=", dk, nai.dk, ref.dk);
+      expect_close(name + " dv+=", dv, nai.dv, ref.dv);
+      EXPECT_GT(rel_err_l2(o, ref.o), 8 * FLT_EPSILON) << name << ": o is as exact as fp32: nothing was rounded";
+      EXPECT_GT(rel_err_l2(dk, ref.dk), 8 * FLT_EPSILON) << name << ": dk is as exact as fp32";
     }
   }
 }

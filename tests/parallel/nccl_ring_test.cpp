@@ -86,6 +86,7 @@ struct Problem {
   int64_t S, Hq, Hk, D;
   bool causal;
   Sharding sharding;
+  Precision precision = Precision::fp32;  // bf16: the K/V blocks travel in bf16 (ncclBfloat16)
 };
 
 // err(ring on GPUs) <= 2 err(flash on one GPU) + 1e-6 for o, lse, dq, dk, dv over this rank's rows, both against the
@@ -148,7 +149,7 @@ void check_ring(const Problem& pb) {
          ldo = local(dout, Hq * D, {T, Hq, D});
   Tensor o = gpu.alloc({T, Hq, D}), lse = gpu.alloc({Hq, T}), dq = gpu.alloc({T, Hq, D}), dk = gpu.alloc({T, Hk, D}),
          dv = gpu.alloc({T, Hk, D});
-  RingAttention ring(*world, gpu, S, pb.sharding, pb.causal);
+  RingAttention ring(*world, gpu, S, pb.sharding, pb.causal, pb.precision);
   ring.forward(lq, lk, lv, o, lse);
   ring.backward(lq, lk, lv, o, lse, ldo, dq, dk, dv);
 
@@ -193,6 +194,11 @@ void check_ring(const Problem& pb) {
 TEST(NcclRing, CausalZigzag) {
   RT_SKIP_UNLESS_NCCL();
   check_ring({48 * 11, 4, 4, 64, true, Sharding::zigzag});
+}
+// The GPU kernels round K and V to bf16 anyway: blocks sent in bf16 change nothing but the bytes.
+TEST(NcclRing, CausalZigzagBf16Blocks) {
+  RT_SKIP_UNLESS_NCCL();
+  check_ring({48 * 5, 4, 2, 64, true, Sharding::zigzag, Precision::bf16});
 }
 TEST(NcclRing, CausalContiguousGroupedQuery) {
   RT_SKIP_UNLESS_NCCL();

@@ -18,6 +18,7 @@ struct Problem {
   int64_t S, Hq, Hk, D;
   bool causal;
   Sharding sharding;
+  Precision precision = Precision::fp32;  // bf16: K/V travel in bf16, the kernels round their inputs
 };
 
 struct Grads {
@@ -92,7 +93,8 @@ void check_ring(const Problem& pb) {
   uint64_t seed = std::random_device{}();
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   SCOPED_TRACE("seed " + std::to_string(seed) + " S " + std::to_string(pb.S) + " cp " + std::to_string(cp) +
-               (pb.causal ? " causal" : " full") + (pb.sharding == Sharding::zigzag ? " zigzag" : " contiguous"));
+               (pb.causal ? " causal" : " full") + (pb.sharding == Sharding::zigzag ? " zigzag" : " contiguous") +
+               " " + precision_name(pb.precision));
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
   const int64_t S = pb.S, Hq = pb.Hq, Hk = pb.Hk, D = pb.D;
@@ -100,10 +102,11 @@ void check_ring(const Problem& pb) {
   std::vector<float> q = randn(S * Hq * D), k = randn(S * Hk * D), v = randn(S * Hk * D), dout = randn(S * Hq * D);
   const Grads ref = reference(pb, q, k, v, dout);
 
-  // One rank, whole sequence, flash kernels: the fp32 error budget.
+  // One rank, whole sequence, flash kernels: the error budget (fp32's, or bf16's with bf16 inputs).
   Backend& be = cpu_backend();
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  AttentionProblem whole{S, S, Hq, Hk, D, pb.causal, 0, 0, scale};
+  const bool bf16 = pb.precision == Precision::bf16;
+  AttentionProblem whole{S, S, Hq, Hk, D, pb.causal, 0, 0, scale, bf16};
   std::vector<float> o1(S * Hq * D), lse1(Hq * S), delta1(Hq * S), dq1(S * Hq * D, 0), dk1(S * Hk * D, 0), dv1(S * Hk * D, 0);
   attention_flash_forward(whole, q.data(), k.data(), v.data(), o1.data(), lse1.data());
   attention_delta(whole, o1.data(), dout.data(), delta1.data());
@@ -128,7 +131,7 @@ void check_ring(const Problem& pb) {
   Tensor dol = local(dout, Hq * D, {T, Hq, D});
   Tensor o = be.alloc({T, Hq, D}), lse = be.alloc({Hq, T}), dq = be.alloc({T, Hq, D}), dk = be.alloc({T, Hk, D}),
          dv = be.alloc({T, Hk, D});
-  RingAttention ring(*world, be, S, pb.sharding, pb.causal);
+  RingAttention ring(*world, be, S, pb.sharding, pb.causal, pb.precision);
   ring.forward(ql, kl, vl, o, lse);
   ring.backward(ql, kl, vl, o, lse, dol, dq, dk, dv);
 
@@ -160,7 +163,10 @@ void check_ring(const Problem& pb) {
       {"dv", rel_error(vec(dv), ref.dv, rows, Hk * D, true), rel_error(dv1, ref.dv, all_rows, Hk * D, false)},
   };
   for (const Check& c : checks) {
-    // Budget: twice the single-rank fp32 error (the merge adds a few roundings per step), floor 1e-6.
+    // Budget: twice the single-rank error (the merge adds a few roundings per step), floor 1e-6.
+    if (bf16) {
+      EXPECT_GT(c.one_rank, 1e-4) << c.name << ": the bf16 one-rank run is as exact as fp32";
+    }
     EXPECT_LE(c.ring, 2 * c.one_rank + 1e-6) << c.name << " on rank " << r << ": ring " << c.ring << " one rank " << c.one_rank;
   }
 }
@@ -173,6 +179,11 @@ TEST(RingAttention, FullZigzag) { check_ring({48 * 1, 2, 2, 32, false, Sharding:
 TEST(RingAttention, FullContiguous) { check_ring({48 * 1, 2, 2, 32, false, Sharding::contiguous}); }
 TEST(RingAttention, GroupedQueryCausalZigzag) { check_ring({48 * 3, 4, 2, 16, true, Sharding::zigzag}); }
 TEST(RingAttention, MultiQueryCausalContiguous) { check_ring({48 * 1, 3, 1, 8, true, Sharding::contiguous}); }
+// bf16: the K/V blocks travel in bf16 and every rank's kernels round as the one-rank bf16 run's do.
+TEST(RingAttention, CausalZigzagBf16) { check_ring({48 * 3, 4, 4, 16, true, Sharding::zigzag, Precision::bf16}); }
+TEST(RingAttention, GroupedQueryCausalZigzagBf16) {
+  check_ring({48 * 3, 4, 2, 32, true, Sharding::zigzag, Precision::bf16});
+}
 
 }  // namespace
 }  // namespace rt

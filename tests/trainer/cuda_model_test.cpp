@@ -27,7 +27,7 @@ struct StepResult {
 StepResult train_step(Device device, const ModelConfig& mc, const HostBatch& h, uint64_t seed,
                       const std::vector<float>* step_grads = nullptr, Precision precision = Precision::fp32) {
   Backend& be = backend_for(device);
-  auto attention = local_attention_make(be);
+  auto attention = local_attention_make(be, AttentionKernel::flash, precision);
   LlamaModel model(mc, be, *attention, precision);
   model.init_weights(seed);
   const int64_t n = h.batch * h.seq;

@@ -33,6 +33,8 @@ class NaiveBf16Backend final : public Backend {
   void gemm_bf16(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float al, float be) override {
     be_.gemm(rounded(a), ta, rounded(b), tb, c, al, be);
   }
+  void to_bf16(const Tensor& s, Tensor& d) override { be_.to_bf16(s, d); }
+  void from_bf16(const Tensor& s, Tensor& d) override { be_.from_bf16(s, d); }
   void add(const Tensor& a, const Tensor& b, Tensor& o) override { be_.add(a, b, o); }
   void axpy(float a, const Tensor& x, Tensor& y) override { be_.axpy(a, x, y); }
   void scale(Tensor& x, float s) override { be_.scale(x, s); }
@@ -79,7 +81,7 @@ struct StepResult {
 
 StepResult forward_backward(Backend& be, const ModelConfig& config, Precision precision, uint64_t seed,
                             const HostBatch& h) {
-  auto attention = local_attention_make(be);
+  auto attention = local_attention_make(be, AttentionKernel::flash, precision);
   LlamaModel model(config, be, *attention, precision);
   model.init_weights(seed);
   Batch batch = to_device(be, h);
