@@ -29,10 +29,13 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "attention/attention_kernels.h"
 #include "attention/cpu/flash_options.h"
+#include "core/bf16.h"
+#include "core/cpu/cpu_features.h"
 #include "core/timer.h"
 
 namespace {
@@ -106,6 +109,16 @@ int64_t first_row(const AttentionProblem& p, int64_t j) {
   return std::clamp<int64_t>(p.k_offset + j - p.q_offset, 0, p.Tq);
 }
 
+// With --precision bf16 the naive float version rounds where the bf16 kernels round (q, k, v, dout into their
+// products, P and dS as they enter theirs): the naive same-precision error model. The double reference never rounds.
+bool g_bf16 = false;
+template <class A>
+A op(A x) {
+  if constexpr (std::is_same_v<A, float>)
+    if (g_bf16) return rt::bf16_round(x);
+  return x;
+}
+
 // Naive attention on chosen rows, in precision A (double: the reference; float: the naive fp32 error model).
 // o_rows: (rows, H, D), lse_rows: (rows, H).
 template <class A>
@@ -129,7 +142,7 @@ void forward_rows(const AttentionProblem& p, const Buffers& b, const std::vector
       for (int64_t j = 0; j < n; ++j) {
         const float* kj = &b.k[static_cast<size_t>((j * p.Hk + kv) * D)];
         A dot = 0;
-        for (int64_t d = 0; d < D; ++d) dot += A(qi[d]) * A(kj[d]);
+        for (int64_t d = 0; d < D; ++d) dot += op(A(qi[d])) * op(A(kj[d]));
         s[static_cast<size_t>(j)] = A(p.scale) * dot;
         mx = std::max(mx, s[static_cast<size_t>(j)]);
       }
@@ -138,7 +151,7 @@ void forward_rows(const AttentionProblem& p, const Buffers& b, const std::vector
         const A e = std::exp(s[static_cast<size_t>(j)] - mx);
         sum += e;
         const float* vj = &b.v[static_cast<size_t>((j * p.Hk + kv) * D)];
-        for (int64_t d = 0; d < D; ++d) oi[d] += e * A(vj[d]);
+        for (int64_t d = 0; d < D; ++d) oi[d] += op(e) * op(A(vj[d]));
       }
       for (int64_t d = 0; d < D; ++d) oi[d] /= sum;
       lse_rows[static_cast<size_t>(r * H + h)] = mx + std::log(sum);
@@ -172,8 +185,8 @@ A dscore(const AttentionProblem& p, const Buffers& b, int64_t i, int64_t h, int6
   const float* vj = &b.v[static_cast<size_t>((j * p.Hk + kv) * D)];
   A s = 0, dp = 0;
   for (int64_t d = 0; d < D; ++d) {
-    s += A(qi[d]) * A(kj[d]);
-    dp += A(doi[d]) * A(vj[d]);
+    s += op(A(qi[d])) * op(A(kj[d]));
+    dp += op(A(doi[d])) * op(A(vj[d]));
   }
   const size_t at = static_cast<size_t>(h * p.Tq + i);
   p_ij = std::exp(A(p.scale) * s - A(b.lse[at]));
@@ -192,9 +205,9 @@ void dq_rows(const AttentionProblem& p, const Buffers& b, const std::vector<int6
       A* g = &dq[static_cast<size_t>((r * H + h) * D)];
       for (int64_t j = 0; j < n; ++j) {
         A pij;
-        const A ds = A(p.scale) * dscore(p, b, i, h, j, pij);
+        const A ds = op(A(p.scale) * dscore(p, b, i, h, j, pij));
         const float* kj = &b.k[static_cast<size_t>((j * p.Hk + kv) * D)];
-        for (int64_t d = 0; d < D; ++d) g[d] += ds * A(kj[d]);
+        for (int64_t d = 0; d < D; ++d) g[d] += ds * op(A(kj[d]));
       }
     }
   }
@@ -216,12 +229,13 @@ void dkdv_keys(const AttentionProblem& p, const Buffers& b, const std::vector<in
       for (int64_t h = kv * group; h < (kv + 1) * group; ++h) {
         for (int64_t i = first_row(p, j); i < p.Tq; ++i) {
           A pij;
-          const A ds = A(p.scale) * dscore(p, b, i, h, j, pij);
+          const A ds = op(A(p.scale) * dscore(p, b, i, h, j, pij));
           const float* qi = &b.q[static_cast<size_t>((i * p.Hq + h) * D)];
           const float* doi = &b.dout[static_cast<size_t>((i * p.Hq + h) * D)];
+          const A pr = op(pij);
           for (int64_t d = 0; d < D; ++d) {
-            gk[d] += ds * A(qi[d]);
-            gv[d] += pij * A(doi[d]);
+            gk[d] += ds * op(A(qi[d]));
+            gv[d] += pr * op(A(doi[d]));
           }
         }
       }
@@ -259,12 +273,12 @@ double rel_err(const std::vector<G>& got, const VecD& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-// One check line; true when err(kernel) <= 2 * err(naive fp32) + kFloor.
+// One check line; true when err(kernel) <= 2 * err(naive same-precision) + kFloor.
 bool check(const std::string& what, const VecF& kernel, const VecF& naive, const VecD& ref) {
   const double ek = rel_err(kernel, ref), en = rel_err(naive, ref), tol = 2 * en + kFloor;
   const bool ok = ek <= tol;
-  std::printf("check %-34s error %.2e  naive fp32 %.2e  tolerance %.2e  %s\n", what.c_str(), ek, en, tol,
-              ok ? "ok" : "MISMATCH");
+  std::printf("check %-34s error %.2e  naive %s %.2e  tolerance %.2e  %s\n", what.c_str(), ek, g_bf16 ? "bf16" : "fp32",
+              en, tol, ok ? "ok" : "MISMATCH");
   return ok;
 }
 
@@ -331,8 +345,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::PositiveNumber);
   app.add_option("--reps", reps, "timed runs (after one warm-up)")->check(CLI::PositiveNumber);
   app.add_option("--peak-gflops", peak, "fp32 peak of the cores used")->check(CLI::PositiveNumber);
-  std::string gemm = "auto";
+  std::string gemm = "auto", precision = "fp32";
   int64_t block = 0;
+  app.add_option("--precision", precision, "fp32 | bf16 (bf16 Q/K/V/dO, P and dS into the tile products, as the model)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--gemm", gemm,
                  "tile GEMM: auto (the model's) | avx512 (our microkernels) | portable | onednn | bf16 (bf16 inputs)")
       ->check(CLI::IsMember({"auto", "avx512", "portable", "onednn", "bf16"}));
@@ -367,10 +383,18 @@ int main(int argc, char** argv) {
   p.D = head_dim;
   p.causal = causal != 0;
   p.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  p.bf16_inputs = precision == "bf16";
+  g_bf16 = p.bf16_inputs || gemm == "bf16";
   const std::string shape = "T=" + std::to_string(seq) + " H=" + std::to_string(heads) + " Hkv=" +
                             std::to_string(kv_heads) + " d=" + std::to_string(head_dim) + " causal=" +
                             std::to_string(causal) + " threads=" + std::to_string(threads) +
-                            (gemm == "auto" ? "" : " gemm=" + gemm) + (block ? " block=" + std::to_string(block) : "");
+                            (gemm == "auto" ? "" : " gemm=" + gemm) + (block ? " block=" + std::to_string(block) : "") +
+                            (g_bf16 ? " precision=bf16 (" +
+                                          (rt::flash_bf16_amx()      ? std::string("AMX tiles")
+                                           : rt::flash_bf16_native() ? std::string("vdpbf16ps")
+                                                                     : std::string("emulated: no bf16 instructions")) +
+                                          ")"
+                                    : "");
 
   // Checks first: the timed problem on 32 rows (this run is also the warm-up), a small one on every row.
   Buffers b = make_buffers(p, 1);
@@ -384,8 +408,8 @@ int main(int argc, char** argv) {
     ok &= check_problem(ps, bs, all, "T=" + std::to_string(kSmallT));
   }
   if (!ok) {
-    std::printf("FAIL: flash attention %s differs from the double-precision reference beyond 2x the naive fp32 "
-                "error; no speed reported\n", shape.c_str());
+    std::printf("FAIL: flash attention %s differs from the double-precision reference beyond 2x the naive %s "
+                "error; no speed reported\n", shape.c_str(), g_bf16 ? "bf16" : "fp32");
     return 1;
   }
 
@@ -407,6 +431,7 @@ int main(int argc, char** argv) {
   std::printf("ringtrain flash %s fwd_ms=%.2f fwd_gflops=%.1f fwd_peak=%.1f%% fwdbwd_ms=%.2f fwdbwd_gflops=%.1f "
               "fwdbwd_peak=%.1f%%\n",
               shape.c_str(), ms_f, gf_f, 100 * gf_f / peak, ms_fb, gf_fb, 100 * gf_fb / peak);
-  std::printf("PASS: o, lse, delta, dq, dk, dv match double precision within 2x the naive fp32 error\n");
+  std::printf("PASS: o, lse, delta, dq, dk, dv match double precision within 2x the naive %s error\n",
+              g_bf16 ? "bf16" : "fp32");
   return 0;
 }

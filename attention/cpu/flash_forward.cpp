@@ -115,6 +115,7 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
 
 bool flash_avx512_compiled() { return flash::TileGemmAvx512::compiled(); }
 bool flash_bf16_native() { return flash::TileGemmBf16::native(); }
+bool flash_bf16_amx() { return flash::TileGemmBf16::amx(); }
 
 void attention_flash_forward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
                                   const float* v, float* o, float* lse) {

@@ -23,6 +23,7 @@ struct FlashOptions {
 bool flash_avx512_compiled();
 // True when kBf16 runs on AVX512-BF16 instructions here (else it multiplies the rounded values in fp32).
 bool flash_bf16_native();
+bool flash_bf16_amx();  // ... and on AMX tiles
 
 void attention_flash_forward_with(const FlashOptions& opt, const AttentionProblem& p, const float* q, const float* k,
                                   const float* v, float* o, float* lse);

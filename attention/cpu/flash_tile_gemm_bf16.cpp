@@ -1,8 +1,10 @@
-// bf16 tile GEMM for flash attention: A and B rounded to bf16 (nearest even) and packed in pairs along K, then
-// AVX512-BF16 microkernels (vdpbf16ps: 32 products summed into 16 fp32 lanes per instruction). Where the CPU or the
-// build lacks AVX512-BF16: the same rounded values through the fp32 tile GEMM (a bf16 x bf16 product is exact in fp32).
+// bf16 tile GEMM for flash attention: A and B rounded to bf16 (nearest even) and packed in pairs along K, then AMX
+// tiles (tdpbf16ps: a 16x16 fp32 block += 16x32 by 32x16 bf16) where the CPU has AMX-BF16, else AVX512-BF16
+// microkernels (vdpbf16ps: 32 products summed into 16 fp32 lanes per instruction). Where the CPU or the build lacks
+// both: the same rounded values through the fp32 tile GEMM (a bf16 x bf16 product is exact in fp32).
 #include "attention/cpu/flash_tiles.h"
 #include "core/bf16.h"
+#include "core/cpu/amx.h"
 #include "core/cpu/cpu_features.h"
 
 #if defined(__AVX512BF16__)
@@ -173,6 +175,106 @@ void run_native(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, i
   }
 }
 
+
+#if defined(__AMX_BF16__)
+
+// Tiles 0-3: C blocks (16 x 16 fp32), 4-5: A (16 rows x 16 words), 6-7: B (16 word rows x 16 columns).
+thread_local std::vector<uint32_t> t_amx_a, t_amx_b, t_amx_t;
+thread_local std::vector<float> t_amx_c;
+
+// A block of MT x NT C tiles (rows m0.., columns n0..) over K2p words: aw (Mp, K2p) row-major words, bw (K2p, Np).
+// c, ldc: where the C tiles live (y itself or a scratch), loaded first when accumulating.
+template <int MT, int NT>
+inline void amx_block(int64_t K2p, const uint32_t* aw, const uint32_t* bw, int64_t Np, bool accumulate, float* c,
+                      int64_t ldc) {
+  const int64_t sc = ldc * 4, sa = K2p * 4, sb = Np * 4;
+  if (accumulate) {
+    _tile_loadd(0, c, sc);
+    if constexpr (NT > 1) _tile_loadd(1, c + 16, sc);
+    if constexpr (MT > 1) _tile_loadd(2, c + 16 * ldc, sc);
+    if constexpr (MT > 1 && NT > 1) _tile_loadd(3, c + 16 * ldc + 16, sc);
+  } else {
+    _tile_zero(0);
+    if constexpr (NT > 1) _tile_zero(1);
+    if constexpr (MT > 1) _tile_zero(2);
+    if constexpr (MT > 1 && NT > 1) _tile_zero(3);
+  }
+  for (int64_t u0 = 0; u0 < K2p; u0 += 16) {
+    _tile_loadd(4, aw + u0, sa);
+    if constexpr (MT > 1) _tile_loadd(5, aw + 16 * K2p + u0, sa);
+    _tile_loadd(6, bw + u0 * Np, sb);
+    if constexpr (NT > 1) _tile_loadd(7, bw + u0 * Np + 16, sb);
+    _tile_dpbf16ps(0, 4, 6);
+    if constexpr (NT > 1) _tile_dpbf16ps(1, 4, 7);
+    if constexpr (MT > 1) _tile_dpbf16ps(2, 5, 6);
+    if constexpr (MT > 1 && NT > 1) _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, c, sc);
+  if constexpr (NT > 1) _tile_stored(1, c + 16, sc);
+  if constexpr (MT > 1) _tile_stored(2, c + 16 * ldc, sc);
+  if constexpr (MT > 1 && NT > 1) _tile_stored(3, c + 16 * ldc + 16, sc);
+}
+
+void run_amx(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b, int64_t ldb,
+             bool accumulate, float* y, int64_t ldy) {
+  // K padded to whole A-tile widths (32 bf16 = 16 words), M and N to whole tiles, all with zeros.
+  const int64_t K2p = round_up(K, 32) / 2, Mp = round_up(M, 16), Np = round_up(N, 16);
+  uint32_t* bw = scratch(t_amx_b, K2p * Np);
+  pack_row_pairs(b, ldb, K, N, bw, Np);
+  std::fill(bw + (K + 1) / 2 * Np, bw + K2p * Np, 0u);
+  uint32_t* aw = scratch(t_amx_a, Mp * K2p);
+  if (a_ts == 1) {
+    pack_rows_bf16(a, a_rs, M, K, aw, K2p);
+    for (int64_t r = 0; r < M; ++r) std::fill(aw + r * K2p + (K + 1) / 2, aw + (r + 1) * K2p, 0u);
+  } else {
+    RT_CHECK(a_rs == 1, "tile GEMM: A must be row- or column-major");
+    // The K rows of A^T pack as pairs (word (u, r) at tw[u*Mp + r]), then the words transpose to rows of A.
+    uint32_t* tw = scratch(t_amx_t, K2p * Mp);
+    pack_row_pairs(a, a_ts, K, M, tw, Mp);
+    const int64_t K2 = (K + 1) / 2;
+    for (int64_t r = 0; r < M; ++r) {
+      uint32_t* ar = aw + r * K2p;
+      for (int64_t u = 0; u < K2; ++u) ar[u] = tw[u * Mp + r];
+      std::fill(ar + K2, ar + K2p, 0u);
+    }
+  }
+  std::fill(aw + M * K2p, aw + Mp * K2p, 0u);
+  // C straight in y where the tiles fit it exactly, else in a scratch copied (or added) to y at the end.
+  const bool direct = M == Mp && N == Np;
+  float* c = y;
+  int64_t ldc = ldy;
+  if (!direct) {
+    c = scratch(t_amx_c, Mp * Np), ldc = Np;  // every tile of it is stored below
+  }
+  static const AmxTileConfig config;
+  _tile_loadconfig(&config);  // every call: oneDNN's AMX kernels configure the tiles their own way
+  for (int64_t m0 = 0; m0 < Mp; m0 += 32) {
+    const bool two_m = m0 + 32 <= Mp;
+    for (int64_t n0 = 0; n0 < Np; n0 += 32) {
+      const bool two_n = n0 + 32 <= Np;
+      const uint32_t* am = aw + m0 * K2p;
+      const uint32_t* bn = bw + n0;
+      float* cb = c + m0 * ldc + n0;
+      const bool acc = direct && accumulate;
+      if (two_m && two_n) amx_block<2, 2>(K2p, am, bn, Np, acc, cb, ldc);
+      else if (two_m) amx_block<2, 1>(K2p, am, bn, Np, acc, cb, ldc);
+      else if (two_n) amx_block<1, 2>(K2p, am, bn, Np, acc, cb, ldc);
+      else amx_block<1, 1>(K2p, am, bn, Np, acc, cb, ldc);
+    }
+  }
+  if (direct) return;
+  for (int64_t r = 0; r < M; ++r) {
+    float* yr = y + r * ldy;
+    const float* cr = c + r * ldc;
+    if (accumulate)
+      for (int64_t n = 0; n < N; ++n) yr[n] += cr[n];
+    else
+      std::copy(cr, cr + N, yr);
+  }
+}
+
+#endif  // __AMX_BF16__
+
 #endif  // __AVX512BF16__
 
 }  // namespace
@@ -186,11 +288,23 @@ bool TileGemmBf16::native() {
 #endif
 }
 
-bool TileGemmBf16::preferred() { return native() && cpu_features().amd; }
+bool TileGemmBf16::amx() {
+#if defined(__AVX512BF16__) && defined(__AMX_BF16__)
+  static const bool ok = native() && cpu_features().amx_bf16 && amx_request_permission();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+bool TileGemmBf16::preferred() { return amx() || (native() && cpu_features().amd); }
 
 void TileGemmBf16::run(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b,
                        int64_t ldb, bool accumulate, float* y, int64_t ldy) {
   if (M == 0 || N == 0) return;
+#if defined(__AVX512BF16__) && defined(__AMX_BF16__)
+  if (amx()) return run_amx(M, N, K, a, a_rs, a_ts, b, ldb, accumulate, y, ldy);
+#endif
 #if defined(__AVX512BF16__)
   if (native()) return run_native(M, N, K, a, a_rs, a_ts, b, ldb, accumulate, y, ldy);
 #endif

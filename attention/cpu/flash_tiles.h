@@ -30,13 +30,15 @@ struct TileGemmAvx512 {  // register-blocked AVX-512 microkernels (flash_tile_ge
                   int64_t ldb, bool accumulate, float* y, int64_t ldy);
   static bool compiled();  // false: this build has no AVX-512 and run() is TileGemmPortable::run
 };
-struct TileGemmBf16 {  // A and B rounded to bf16 (nearest even), fp32 sums (flash_tile_gemm_bf16.cpp): vdpbf16ps
+struct TileGemmBf16 {  // A and B rounded to bf16 (nearest even), fp32 sums (flash_tile_gemm_bf16.cpp): AMX tiles,
+                       // else vdpbf16ps
   static void run(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ts, const float* b,
                   int64_t ldb, bool accumulate, float* y, int64_t ldy);
   static bool native();  // false: no AVX512-BF16 (CPU or build); run() multiplies the rounded values in fp32
-  // native() and faster than fp32 FMA on rounded values: AMD (Zen 5 runs vdpbf16ps at 1.85x the FMA rate), not Intel
-  // (Sapphire Rapids at 0.5x: 78.5 against 161 GFLOP/s on one core here). A fixed rule, not a timing, so that a run
-  // and its resumption always take the same kernels.
+  static bool amx();     // native() and AMX-BF16 usable (CPU, build, and the kernel's permission): run() uses tiles
+  // Faster than fp32 FMA on rounded values: AMX (Sapphire/Emerald Rapids: 2.1 TFLOP/s on one core against 164 for
+  // FMA, bench/fma_peak), or vdpbf16ps on AMD (Zen 5 at 1.85x the FMA rate; Intel runs it at 0.5x). A fixed rule, not
+  // a timing, so that a run and its resumption always take the same kernels.
   static bool preferred();
 };
 struct TileGemmOneDnn {  // rt::cpu::gemm (oneDNN sgemm; sequential when called inside a parallel region)

@@ -22,8 +22,10 @@ const CpuFeatures& cpu_features() {
       __cpuid_count(7, 1, eax, ebx, ecx, edx);
       f.avx512_bf16 = (eax >> 5) & 1u;
     }
-    if (const char* cap = std::getenv("RINGTRAIN_MAX_CPU_ISA"))
+    if (const char* cap = std::getenv("RINGTRAIN_MAX_CPU_ISA")) {
       if (std::strcmp(cap, "AVX512_CORE") == 0 || std::strcmp(cap, "AVX2") == 0) f.avx512_bf16 = f.amx_bf16 = false;
+      if (std::strcmp(cap, "AVX512_CORE_BF16") == 0) f.amx_bf16 = false;
+    }
     return f;
   }();
   return features;

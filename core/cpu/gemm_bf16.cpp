@@ -8,13 +8,33 @@
 
 #include "core/bf16.h"
 #include "core/check.h"
+#include "core/cpu/cpu_features.h"
 #include "core/cpu/kernels.h"
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+#endif
 
 namespace rt::cpu {
 namespace {
 
-// rows x cols of x (leading dimension ld) -> packed bf16 bits, rounded to nearest even.
+// rows x cols of x (leading dimension ld) -> packed bf16 bits, rounded to nearest even: vcvtneps2bf16 where the CPU
+// has it (16 at a time; it was a tenth of a bf16 training step as a scalar loop), else bf16_bits.
 void to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out) {
+#if defined(__AVX512BF16__)
+  if (cpu_features().avx512_bf16) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * ld;
+      uint16_t* o = out + r * cols;
+      for (int64_t c = 0; c < cols; c += 16) {
+        const __mmask16 m = c + 16 <= cols ? 0xffff : static_cast<__mmask16>((1u << (cols - c)) - 1);
+        _mm256_mask_storeu_epi16(o + c, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, xr + c)));
+      }
+    }
+    return;
+  }
+#endif
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = bf16_bits(x[r * ld + c]);

@@ -453,7 +453,9 @@ TEST_F(AttentionTest, FlashKernelsMatchNaiveDouble) {
 // and the error must be bf16's, not fp32's, or the kernels did not round. Tilings as above; kBf16 runs vdpbf16ps
 // where the CPU has AVX512-BF16 (RINGTRAIN_MAX_CPU_ISA=AVX512_CORE runs the emulation: the ctest *_no_bf16 twin).
 TEST_F(AttentionTest, FlashBf16KernelsMatchNaiveBf16) {
-  std::printf("[  info    ] bf16 tile products on AVX512-BF16: %s\n", flash_bf16_native() ? "yes" : "no (emulated)");
+  std::printf("[  info    ] bf16 tile products: %s\n", flash_bf16_amx()      ? "AMX tiles"
+                                                    : flash_bf16_native() ? "AVX512-BF16 vdpbf16ps"
+                                                                          : "emulated (rounded values in fp32)");
   const FlashVariant variants[] = {
       {"bf16 auto", {FlashGemm::kAuto, 0, 0}},
       {"bf16 16x16", {FlashGemm::kBf16, 16, 16}},
