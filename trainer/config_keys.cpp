@@ -34,7 +34,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(train, seed, "seed for weight initialisation and data"),
       RT_KEY(train, threads, "OpenMP threads per rank; 0 = the node's cores divided among its ranks"),
       RT_KEY(train, device, "cpu | cuda (each rank on one GPU of its node, by node-local rank; docs/gpu.md)"),
-      RT_KEY(train, precision, "fp32 | bf16: the linear layers' GEMM inputs in bf16 with fp32 accumulation"),
+      RT_KEY(train, precision, "fp32 | bf16: GEMM and attention product inputs in bf16, fp32 sums, fp32 weights"),
       RT_KEY(data, task, "copy | recall | text | shards"),
       RT_KEY(data, path, "text file (task text) or token shard file / glob (task shards)"),
       RT_KEY(log, dir, "run directory: resolved config, metrics.jsonl, checkpoints"),

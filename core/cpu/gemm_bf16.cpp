@@ -19,7 +19,8 @@ namespace rt::cpu {
 namespace {
 
 // rows x cols of x (leading dimension ld) -> packed bf16 bits, rounded to nearest even: vcvtneps2bf16 where the CPU
-// has it (16 at a time; it was a tenth of a bf16 training step as a scalar loop), else bf16_bits.
+// has it (16 at a time; it was a tenth of a bf16 training step as a scalar loop; it flushes fp32 denormals to zero),
+// else bf16_bits.
 void to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out) {
 #if defined(__AVX512BF16__)
   if (cpu_features().avx512_bf16) {
