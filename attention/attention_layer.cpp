@@ -24,8 +24,8 @@ void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const T
   backend_.gemm(precision_, h, false, w.wq, true, a.q, 1.f, 0.f);  // q (N, Hq*D) = h @ wq^T
   backend_.gemm(precision_, h, false, w.wk, true, a.k, 1.f, 0.f);
   backend_.gemm(precision_, h, false, w.wv, true, a.v, 1.f, 0.f);
-  backend_.rope_forward(a.q, pos, shape_.rope_theta);
-  backend_.rope_forward(a.k, pos, shape_.rope_theta);
+  backend_.rope_forward(a.q, pos, shape_.rope);
+  backend_.rope_forward(a.k, pos, shape_.rope);
   for (int64_t b = 0; b < batch; ++b) {
     Tensor ob = a.o.rows(b * seq, (b + 1) * seq), lb = a.lse.rows(b, b + 1);
     attention_.forward(a.q.rows(b * seq, (b + 1) * seq), a.k.rows(b * seq, (b + 1) * seq),
@@ -54,8 +54,8 @@ void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, co
     attention_.backward(a.q.rows(r0, r1), a.k.rows(r0, r1), a.v.rows(r0, r1), a.o.rows(r0, r1), a.lse.rows(b, b + 1),
                         d_o.rows(r0, r1), dqb, dkb, dvb);
   }
-  backend_.rope_backward(dq, pos, shape_.rope_theta);
-  backend_.rope_backward(dk, pos, shape_.rope_theta);
+  backend_.rope_backward(dq, pos, shape_.rope);
+  backend_.rope_backward(dk, pos, shape_.rope);
   // q = h @ wq^T etc: dh = dq @ wq + dk @ wk + dv @ wv, dwq += dq^T @ h ...
   backend_.gemm(precision_, dq, false, w.wq, false, dh, 1.f, 0.f);
   backend_.gemm(precision_, dk, false, w.wk, false, dh, 1.f, 1.f);

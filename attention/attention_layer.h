@@ -7,7 +7,7 @@ namespace rt {
 
 struct AttentionShape {
   int64_t hidden = 0, heads = 0, kv_heads = 0, head_dim = 0;
-  float rope_theta = 10000.f;
+  RopeParams rope;
 };
 
 // Weights (views into the model's parameters), nn.Linear layout (out, in):

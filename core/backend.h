@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/rope.h"
 #include "core/tensor.h"
 
 namespace rt {
@@ -80,10 +81,10 @@ class Backend {
   virtual void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd, Tensor& dx,
                                 Tensor& dw) = 0;
 
-  // ---- rotary embedding, rotate-half convention, in place ----
+  // ---- rotary embedding, rotate-half convention, in place (frequencies and scale: core/rope.h) ----
   // x (N,H,D), pos (N) i32 global positions
-  virtual void rope_forward(Tensor& x, const Tensor& pos, float theta) = 0;
-  virtual void rope_backward(Tensor& dx, const Tensor& pos, float theta) = 0;
+  virtual void rope_forward(Tensor& x, const Tensor& pos, const RopeParams& rope) = 0;
+  virtual void rope_backward(Tensor& dx, const Tensor& pos, const RopeParams& rope) = 0;
 
   // ---- SwiGLU: out = silu(gate) * up ----
   virtual void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) = 0;

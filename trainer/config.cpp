@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -36,6 +37,13 @@ std::vector<std::string> section_names() {
   for (const ConfigKey& key : config_key_table())
     if (std::find(out.begin(), out.end(), section_of(key.name)) == out.end()) out.push_back(section_of(key.name));
   return out;
+}
+
+// A group of keys below a section ("model.rope_scaling"): a YAML map of its own.
+bool is_group(const std::string& name) {
+  for (const ConfigKey& key : config_key_table())
+    if (std::string_view(key.name).starts_with(name + ".")) return true;
+  return false;
 }
 
 bool is_section(const std::string& name) {
@@ -229,6 +237,24 @@ Config config_parse(const std::string& text, const std::string& origin, ConfigSo
     throw UserError(at(origin, root) + ": a config file is a map of sections (" + join(section_names()) + "), got " +
                     kind_of(root));
   std::map<std::string, std::string> seen;  // key -> where it was first set, to reject duplicates
+  // The keys of a map under `prefix` (a section, or a group such as model.rope_scaling, which recurses).
+  std::function<void(const std::string&, const YAML::Node&)> read_keys = [&](const std::string& prefix,
+                                                                              const YAML::Node& map) {
+    for (const auto& entry : map) {
+      std::string where = at(origin, entry.first);
+      std::string name = prefix + "." + (entry.first.IsScalar() ? entry.first.Scalar() : "");
+      const ConfigKey* key = find_key(name);
+      if (!key && is_group(name) && (entry.second.IsMap() || entry.second.IsNull())) {
+        if (entry.second.IsMap()) read_keys(name, entry.second);
+        continue;
+      }
+      if (!key) throw UserError(where + ": " + unknown_message(name, false));
+      auto [first, inserted] = seen.emplace(name, where);
+      if (!inserted) throw UserError(where + ": duplicate key '" + name + "' (first set at " + first->second + ")");
+      assign(*key, config, scalar_text(*key, config, entry.second, where), where);
+      if (sources) (*sources)[name] = where;
+    }
+  };
   for (const auto& section_entry : root) {
     const YAML::Node& section_key = section_entry.first;
     const YAML::Node& section = section_entry.second;
@@ -238,16 +264,7 @@ Config config_parse(const std::string& text, const std::string& origin, ConfigSo
     if (!section.IsMap())
       throw UserError(at(origin, section) + ": section '" + section_name + "' must be a map of keys such as '" +
                       member_of(config_keys()[0]) + ": ...', got " + kind_of(section));
-    for (const auto& entry : section) {
-      std::string where = at(origin, entry.first);
-      std::string name = section_name + "." + (entry.first.IsScalar() ? entry.first.Scalar() : "");
-      const ConfigKey* key = find_key(name);
-      if (!key) throw UserError(where + ": " + unknown_message(name, false));
-      auto [first, inserted] = seen.emplace(name, where);
-      if (!inserted) throw UserError(where + ": duplicate key '" + name + "' (first set at " + first->second + ")");
-      assign(*key, config, scalar_text(*key, config, entry.second, where), where);
-      if (sources) (*sources)[name] = where;
-    }
+    read_keys(section_name, section);
   }
   return config;
 }
@@ -300,6 +317,30 @@ void config_validate(const Config& c, const ConfigSources& sources) {
                                   std::to_string(m.hidden_size) + " / " + std::to_string(m.num_attention_heads) +
                                   " = " + std::to_string(m.head_dim()) + " must be even (RoPE rotates pairs)");
   require(m.rope_theta > 0, "model.rope_theta", m.rope_theta, "> 0");
+  const RopeScalingConfig& rs = m.rope_scaling;
+  const std::vector<std::string> rope_types = {"default", "linear", "dynamic", "yarn", "llama3"};
+  if (std::find(rope_types.begin(), rope_types.end(), rs.rope_type) == rope_types.end())
+    fail("model.rope_scaling.rope_type", "model.rope_scaling.rope_type '" + rs.rope_type + "' is not known; valid: " +
+                                             join(rope_types));
+  if (rs.rope_type != "default")
+    require(rs.factor >= 1, "model.rope_scaling.factor", rs.factor, ">= 1 (how many times the context is extended)");
+  if ((rs.rope_type == "dynamic" || rs.rope_type == "yarn" || rs.rope_type == "llama3") &&
+      rs.original_max_position_embeddings < 1)
+    fail("model.rope_scaling.original_max_position_embeddings",
+         "model.rope_scaling.original_max_position_embeddings is required for rope_type '" + rs.rope_type +
+             "': the length the model was pretrained at, a positive integer such as 4096");
+  if (rs.rope_type == "llama3") {
+    require(rs.low_freq_factor > 0, "model.rope_scaling.low_freq_factor", rs.low_freq_factor, "> 0");
+    require(rs.high_freq_factor > rs.low_freq_factor, "model.rope_scaling.high_freq_factor", rs.high_freq_factor,
+            "greater than model.rope_scaling.low_freq_factor = " + format_float(rs.low_freq_factor));
+  }
+  if (rs.rope_type == "yarn") {
+    require(rs.beta_slow > 0, "model.rope_scaling.beta_slow", rs.beta_slow, "> 0");
+    require(rs.beta_fast > rs.beta_slow, "model.rope_scaling.beta_fast", rs.beta_fast,
+            "greater than model.rope_scaling.beta_slow = " + format_float(rs.beta_slow));
+    require(rs.attention_factor >= 0, "model.rope_scaling.attention_factor", rs.attention_factor,
+            ">= 0 (0 = the default 0.1 ln(factor) + 1)");
+  }
   require(m.rms_norm_eps > 0, "model.rms_norm_eps", m.rms_norm_eps, "> 0");
   require(m.initializer_range > 0, "model.initializer_range", m.initializer_range, "> 0");
 
@@ -357,10 +398,18 @@ void config_validate(const Config& c, const ConfigSources& sources) {
 
 std::string config_to_yaml(const Config& config) {
   Config copy = config;  // the table's accessors take a mutable Config
-  std::string out, section;
+  std::string out, section, group;
   for (const ConfigKey& key : config_key_table()) {
-    if (section_of(key.name) != section) out += (section = section_of(key.name)) + ":\n";
-    out += "  " + member_of(key.name) + ": " + format_value(key.field(copy)) + "\n";
+    if (section_of(key.name) != section) out += (section = section_of(key.name)) + ":\n", group.clear();
+    std::string member = member_of(key.name);
+    const size_t dot = member.find('.');
+    if (dot == std::string::npos) {
+      out += "  " + member + ": " + format_value(key.field(copy)) + "\n";
+      group.clear();
+      continue;
+    }
+    if (member.substr(0, dot) != group) out += "  " + (group = member.substr(0, dot)) + ":\n";
+    out += "    " + member.substr(dot + 1) + ": " + format_value(key.field(copy)) + "\n";
   }
   return out;
 }

@@ -8,6 +8,20 @@
 
 namespace rt {
 
+// model.rope_scaling: Hugging Face's rope_scaling / rope_parameters keys (docs/training.md, "RoPE scaling").
+struct RopeScalingConfig {
+  std::string rope_type = "default";          // default | linear | dynamic | yarn | llama3
+  double factor = 1.0;                        // context extension factor (linear, dynamic, yarn, llama3)
+  int64_t original_max_position_embeddings = 0;  // the pretraining length (dynamic, yarn, llama3)
+  double low_freq_factor = 1.0;               // llama3
+  double high_freq_factor = 4.0;              // llama3
+  double beta_fast = 32.0;                    // yarn
+  double beta_slow = 1.0;                     // yarn
+  double attention_factor = 0.0;              // yarn: cos/sin scale; 0 = HF's default 0.1 ln(factor) + 1
+  bool truncate = true;                       // yarn: round the correction range outwards
+  bool operator==(const RopeScalingConfig&) const = default;
+};
+
 struct ModelConfig {
   int64_t hidden_size = 256;
   int64_t num_hidden_layers = 4;
@@ -16,6 +30,7 @@ struct ModelConfig {
   int64_t intermediate_size = 1024;
   int64_t vocab_size = 256;
   double rope_theta = 10000.0;
+  RopeScalingConfig rope_scaling;
   double rms_norm_eps = 1e-5;
   bool tie_word_embeddings = true;
   double initializer_range = 0.02;

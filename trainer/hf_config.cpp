@@ -20,9 +20,33 @@ std::string hf_config_json(const Config& config) {
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = m.rms_norm_eps;
   j["rope_theta"] = m.rope_theta;  // transformers 4.x; 5.x reads rope_parameters
-  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", m.rope_theta}};
-  j["rope_scaling"] = nullptr;
-  j["max_position_embeddings"] = config.train.seq_len;
+  // model.rope_scaling with HF's keys: rope_parameters (5.x) and rope_scaling (4.x) carry the same values.
+  const RopeScalingConfig& s = m.rope_scaling;
+  nlohmann::ordered_json scaling;
+  if (s.rope_type != "default") {
+    scaling["rope_type"] = s.rope_type;
+    scaling["factor"] = s.factor;
+  }
+  if (s.rope_type == "yarn" || s.rope_type == "llama3")
+    scaling["original_max_position_embeddings"] = s.original_max_position_embeddings;
+  if (s.rope_type == "llama3") {
+    scaling["low_freq_factor"] = s.low_freq_factor;
+    scaling["high_freq_factor"] = s.high_freq_factor;
+  }
+  if (s.rope_type == "yarn") {
+    scaling["beta_fast"] = s.beta_fast;
+    scaling["beta_slow"] = s.beta_slow;
+    if (s.attention_factor > 0) scaling["attention_factor"] = s.attention_factor;
+    scaling["truncate"] = s.truncate;
+  }
+  nlohmann::ordered_json parameters = {{"rope_type", s.rope_type}, {"rope_theta", m.rope_theta}};
+  for (const auto& [key, value] : scaling.items()) parameters[key] = value;
+  j["rope_parameters"] = parameters;
+  j["rope_scaling"] = scaling.empty() ? nlohmann::ordered_json() : scaling;
+  // HF's dynamic type takes max_position_embeddings as the pretraining length and scales beyond it; for the others it
+  // is the length this model trains at.
+  j["max_position_embeddings"] =
+      s.rope_type == "dynamic" ? s.original_max_position_embeddings : config.train.seq_len;
   j["tie_word_embeddings"] = m.tie_word_embeddings;
   j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;

@@ -57,7 +57,32 @@ AttentionWeights attention_view(const Parameters& p, size_t q, size_t k, size_t 
 
 }  // namespace
 
-LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention& attention, Precision precision)
+RopeParams rope_params_of(const ModelConfig& c, int64_t seq_len) {
+  const RopeScalingConfig& s = c.rope_scaling;
+  RopeParams r;
+  r.theta = c.rope_theta;
+  r.type = s.rope_type == "linear"    ? RopeType::kLinear
+           : s.rope_type == "dynamic" ? RopeType::kDynamic
+           : s.rope_type == "yarn"    ? RopeType::kYarn
+           : s.rope_type == "llama3"  ? RopeType::kLlama3
+                                      : RopeType::kDefault;
+  RT_CHECK(r.type != RopeType::kDefault || s.rope_type == "default", "unknown rope_type " + s.rope_type);
+  r.factor = s.factor;
+  r.original_max_position = static_cast<double>(s.original_max_position_embeddings);
+  r.low_freq_factor = s.low_freq_factor;
+  r.high_freq_factor = s.high_freq_factor;
+  r.beta_fast = s.beta_fast;
+  r.beta_slow = s.beta_slow;
+  r.truncate = s.truncate;
+  r.attention_factor =
+      r.type != RopeType::kYarn ? 1.0 : s.attention_factor > 0 ? s.attention_factor : rope_yarn_mscale(s.factor);
+  r.seq_len = static_cast<double>(seq_len);
+  RT_CHECK(r.type != RopeType::kDynamic || seq_len > 0, "dynamic RoPE needs the sequence length it scales for");
+  return r;
+}
+
+LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention& attention, Precision precision,
+                       int64_t seq_len)
     : config_(c), backend_(backend), precision_(precision) {
   const int64_t C = c.hidden_size, D = c.head_dim(), Hq = c.num_attention_heads, Hk = c.num_key_value_heads;
   const int64_t I = c.intermediate_size, V = c.vocab_size;
@@ -84,7 +109,7 @@ LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention
   final_norm_ = add("model.norm.weight", {C}, false);
   head_ = c.tie_word_embeddings ? embed_ : add("lm_head.weight", {V, C}, true);
   params_ = Parameters(backend, std::move(infos));
-  AttentionShape shape{C, Hq, Hk, D, static_cast<float>(c.rope_theta)};
+  AttentionShape shape{C, Hq, Hk, D, rope_params_of(c, seq_len)};
   attention_ = std::make_unique<AttentionLayer>(backend, attention, shape, precision);
 }
 

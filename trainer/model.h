@@ -18,11 +18,16 @@ struct Batch {
   Tensor pos;     // (N) i32 global positions (for RoPE)
 };
 
+// The RoPE of a model config (model.rope_theta and model.rope_scaling, HF's defaults resolved) for sequences of
+// seq_len tokens (the global length: rope_type dynamic scales its base for it, the other types ignore it).
+RopeParams rope_params_of(const ModelConfig& config, int64_t seq_len);
+
 class LlamaModel {
  public:
   // precision: of the linear layers' GEMMs (forward and backward); everything else, and the parameters, stay fp32.
+  // seq_len: the global length of the sequences it will see (rope_params_of; only rope_type dynamic needs it).
   LlamaModel(const ModelConfig& config, Backend& backend, SequenceAttention& attention,
-             Precision precision = Precision::fp32);
+             Precision precision = Precision::fp32, int64_t seq_len = 0);
   ~LlamaModel();
 
   Parameters& params() { return params_; }

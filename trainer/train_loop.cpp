@@ -100,7 +100,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding, true, precision);
   else
     attention = local_attention_make(backend, AttentionKernel::flash, precision);
-  LlamaModel model(config.model, backend, *attention, precision);
+  LlamaModel model(config.model, backend, *attention, precision, config.train.seq_len);
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);

@@ -115,8 +115,8 @@ class CpuBackend final : public Backend {
     cpu::rmsnorm_backward(dy.f32(), x.f32(), w.f32(), rstd.f32(), N, C, dx.f32(), dw.f32());
   }
 
-  void rope_forward(Tensor& x, const Tensor& pos, float theta) override { rope(x, pos, theta, 1.f); }
-  void rope_backward(Tensor& dx, const Tensor& pos, float theta) override { rope(dx, pos, theta, -1.f); }
+  void rope_forward(Tensor& x, const Tensor& pos, const RopeParams& r) override { rope(x, pos, r, 1.f); }
+  void rope_backward(Tensor& dx, const Tensor& pos, const RopeParams& r) override { rope(dx, pos, r, -1.f); }
 
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override {
     shapes::swiglu_check({&up, &out}, gate, "swiglu");
@@ -158,9 +158,9 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  static void rope(Tensor& x, const Tensor& pos, float theta, float sign) {
+  static void rope(Tensor& x, const Tensor& pos, const RopeParams& r, float sign) {
     shapes::rope_check(x, pos);
-    cpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), theta, sign);
+    cpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), r, sign);
   }
 };
 

@@ -23,7 +23,7 @@ void rmsnorm_backward(const float* dy, const float* x, const float* w, const flo
                       float* dx, float* dw);
 
 // x (N,H,D) in place; sign +1 rotates forward, -1 applies the transpose (backward).
-void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, float theta, float sign);
+void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, const RopeParams& rope, float sign);
 
 void swiglu_forward(const float* gate, const float* up, int64_t n, float* out);
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup);

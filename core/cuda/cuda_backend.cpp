@@ -101,8 +101,8 @@ class CudaBackend final : public Backend {
     gpu::rmsnorm_backward(dy.f32(), x.f32(), w.f32(), rstd.f32(), N, C, dx.f32(), dw.f32(), stream_);
   }
 
-  void rope_forward(Tensor& x, const Tensor& pos, float theta) override { rope(x, pos, theta, 1.f); }
-  void rope_backward(Tensor& dx, const Tensor& pos, float theta) override { rope(dx, pos, theta, -1.f); }
+  void rope_forward(Tensor& x, const Tensor& pos, const RopeParams& r) override { rope(x, pos, r, 1.f); }
+  void rope_backward(Tensor& dx, const Tensor& pos, const RopeParams& r) override { rope(dx, pos, r, -1.f); }
 
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override {
     shapes::swiglu_check({&up, &out}, gate, "swiglu");
@@ -147,9 +147,9 @@ class CudaBackend final : public Backend {
   static void on_device(const Tensor& t, const char* what) {
     RT_CHECK(t.device() == Device::cuda, std::string(what) + ": tensor " + t.shape_string() + " is not on the GPU");
   }
-  void rope(Tensor& x, const Tensor& pos, float theta, float sign) {
+  void rope(Tensor& x, const Tensor& pos, const RopeParams& r, float sign) {
     shapes::rope_check(x, pos);
-    gpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), theta, sign, stream_);
+    gpu::rope_apply(x.f32(), pos.i32(), x.dim(0), x.dim(1), x.dim(2), r, sign, stream_);
   }
 
   cudaStream_t stream_;

@@ -36,7 +36,7 @@ void rmsnorm_backward(const float* dy, const float* x, const float* w, const flo
                       float* dx, float* dw, cudaStream_t stream);
 
 // x (N,H,D) in place, rotate-half; sign -1 applies the transpose. Angles and their cos/sin in double, as on the CPU.
-void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, float theta, float sign,
+void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, const RopeParams& rope, float sign,
                 cudaStream_t stream);
 
 void swiglu_forward(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);

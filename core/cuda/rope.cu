@@ -9,16 +9,19 @@ namespace rt::gpu {
 namespace {
 
 // x (N,H,D); one thread per (token n, pair i < D/2), applied to every head. As on the CPU, the angle
-// pos * theta^(-2i/D) and its cos/sin are computed in double: positions reach 10^5 and more, where a float angle is
-// off by ~10^-2 rad. sign = -1 rotates by -angle (the transpose: the backward).
-__global__ void rope_kernel(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, double theta, float sign) {
+// pos * rope_inv_freq(rope, i, D) and its cos/sin are computed in double: positions reach 10^5 and more, where a float
+// angle is off by ~10^-2 rad; both are scaled by rope.attention_factor. sign = -1 rotates by -angle (the transpose:
+// the backward).
+__global__ void rope_kernel(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, RopeParams rope,
+                            float sign) {
   const int64_t half = D / 2;
   RT_GRID_STRIDE(t, N * half) {
     const int64_t n = t / half, i = t % half;
-    const double a = static_cast<double>(pos[n]) * pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+    const double a = static_cast<double>(pos[n]) * rope_inv_freq(rope, i, D);
     double s, c;
     sincos(a, &s, &c);
-    const float cs = static_cast<float>(c), sn = sign * static_cast<float>(s);
+    const float cs = static_cast<float>(rope.attention_factor * c);
+    const float sn = sign * static_cast<float>(rope.attention_factor * s);
     for (int64_t h = 0; h < H; ++h) {
       float* v = x + (n * H + h) * D;
       const float x0 = v[i], x1 = v[i + half];
@@ -30,10 +33,10 @@ __global__ void rope_kernel(float* x, const int32_t* pos, int64_t N, int64_t H, 
 
 }  // namespace
 
-void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, float theta, float sign,
+void rope_apply(float* x, const int32_t* pos, int64_t N, int64_t H, int64_t D, const RopeParams& rope, float sign,
                 cudaStream_t stream) {
   if (N == 0 || D == 0) return;
-  RT_LAUNCH(rope_kernel, blocks_for(N * (D / 2), 256), 256, 0, stream)(x, pos, N, H, D, static_cast<double>(theta), sign);
+  RT_LAUNCH(rope_kernel, blocks_for(N * (D / 2), 256), 256, 0, stream)(x, pos, N, H, D, rope, sign);
   RT_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -122,6 +122,32 @@ TEST_F(CheckpointCli, ResumeIsBitExactInBf16) {
   EXPECT_TRUE(same_state(ckpt("whole", 6), ckpt("resumed", 6)));
 }
 
+// RoPE scaling is applied at global positions on every rank: cp 2 (zigzag, each rank holding positions from both ends)
+// gives one rank's losses, for dynamic (which scales for the global length, not a rank's) and yarn (which also scales
+// cos and sin); the same runs with plain RoPE differ (weights start large so that positions matter). The checkpoint's
+// config.json carries HF's keys (transformers' own check: bench/peer/hf_load_check.py, ctest hf_parity).
+TEST_F(CheckpointCli, RopeScalingAtGlobalPositionsOnEveryRank) {
+  const std::string base = "--set train.steps=3 --set checkpoint.every=0 --set model.initializer_range=0.5";
+  ASSERT_EQ(train("plain", base).code, 0);
+  auto plain = losses("plain");
+  for (const std::string type : {"dynamic", "yarn"}) {
+    const std::string args = base + " --set model.rope_scaling.rope_type=" + type +
+                             " --set model.rope_scaling.factor=4 --set model.rope_scaling.original_max_position_embeddings=16";
+    ASSERT_EQ(train(type + "_one", args).code, 0);
+    const Outcome two = train(type + "_two", args + " --set parallel.cp=2", 2);
+    ASSERT_EQ(two.code, 0) << two.output;
+    auto one = losses(type + "_one"), cp2 = losses(type + "_two");
+    ASSERT_EQ(cp2.size(), 3u);
+    for (const auto& [step, loss] : cp2) {
+      EXPECT_NEAR(loss, one[step], kRankCountTolerance * one[step]) << type << " step " << step;
+      EXPECT_GT(std::abs(loss - plain[step]), 100 * kRankCountTolerance * loss) << type << ": scaling changed nothing";
+    }
+    std::ifstream in(ckpt(type + "_one", 3) + "/config.json");
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_TRUE(contains(json, {"\"rope_type\": \"" + type + "\"", "\"factor\": 4.0"})) << json;
+  }
+}
+
 // 1 -> 2 ranks (cp 2 and dp 2) and 2 -> 1: the loss curve continues the uninterrupted run's within reduction-order
 // tolerance, which it could not with another step's data.
 TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {

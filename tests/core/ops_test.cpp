@@ -360,16 +360,18 @@ TEST_P(OpsTest, RmsnormForwardBackward) {
 }
 
 // ---------------------------------------------------------------- RoPE
-// Rotate-half: for i < D/2, a = pos theta^(-2i/D), (x_i, x_{i+D/2}) -> rotation by sign*a. The angle and its
+// Rotate-half: for i < D/2, a = pos inv_freq[i], (x_i, x_{i+D/2}) -> scale * rotation by sign*a. The angle and its
 // cos/sin are computed in double in the naive version too: positions reach ~50000, where a float angle alone
-// is off by ~3e-3 rad, and that is a requirement on the kernel rather than a free precision choice.
+// is off by ~3e-3 rad, and that is a requirement on the kernel rather than a free precision choice. The frequencies
+// of each rope type are tested against HF's formulas in tests/core/rope_test.cpp; here, that the kernel applies them.
 template <class T>
-Vec<T> ref_rope(Vec<T> x, const VecI& pos, int64_t N, int64_t H, int64_t D, float theta, double sign) {
+Vec<T> ref_rope(Vec<T> x, const VecI& pos, int64_t N, int64_t H, int64_t D, const std::vector<double>& inv_freq,
+                double scale, double sign) {
   const int64_t half = D / 2;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < half; ++i) {
-      const double a = pos[n] * std::pow(static_cast<double>(theta), -2.0 * i / D);
-      const T c = static_cast<T>(std::cos(a)), s = static_cast<T>(sign * std::sin(a));
+      const double a = pos[n] * inv_freq[static_cast<size_t>(i)];
+      const T c = static_cast<T>(scale * std::cos(a)), s = static_cast<T>(sign * scale * std::sin(a));
       for (int64_t h = 0; h < H; ++h) {
         T* v = x.data() + (n * H + h) * D;
         const T x0 = v[i], x1 = v[i + half];
@@ -383,26 +385,40 @@ Vec<T> ref_rope(Vec<T> x, const VecI& pos, int64_t N, int64_t H, int64_t D, floa
 TEST_P(OpsTest, RopeForwardBackward) {
   struct Case {
     int64_t N, H, D;
-    float theta;
+    RopeParams rope;
   };
-  for (Case k : {Case{7, 3, 6, 10000.f}, Case{7, 3, 10, 10000.f}, Case{9, 2, 64, 500000.f}, Case{5, 1, 128, 10000.f}}) {
+  RopeParams yarn;  // a scale of its own (attention_factor), interpolated and extrapolated dimensions
+  yarn.type = RopeType::kYarn, yarn.factor = 8, yarn.original_max_position = 512, yarn.attention_factor = 1.2079;
+  RopeParams llama3;
+  llama3.type = RopeType::kLlama3, llama3.theta = 500000, llama3.factor = 8, llama3.original_max_position = 8192;
+  RopeParams theta5e5;
+  theta5e5.theta = 500000;
+  for (Case k : {Case{7, 3, 6, {}}, Case{7, 3, 10, {}}, Case{9, 2, 64, theta5e5}, Case{5, 1, 128, {}},
+                 Case{6, 2, 64, yarn}, Case{6, 2, 128, llama3}}) {
+    std::vector<double> inv_freq;
+    for (int64_t i = 0; i < k.D / 2; ++i) inv_freq.push_back(rope_inv_freq(k.rope, i, k.D));
+    const double scale = k.rope.attention_factor;
     // Non-contiguous positions up to 50000, with both ends present.
     VecI pos(static_cast<size_t>(k.N));
     for (int32_t& p : pos) p = integer(0, 50000);
     pos[0] = 50000;
     pos[1] = 0;
     const Shape xs{k.N, k.H, k.D};
-    const std::string tag = "rope " + str(xs) + " theta=" + std::to_string(static_cast<int>(k.theta));
+    const std::string tag = "rope " + str(xs) + " theta=" + std::to_string(static_cast<int>(k.rope.theta)) +
+                            " type=" + std::to_string(static_cast<int>(k.rope.type));
     const VecF x = uniform(numel(xs), -1, 1), dy = uniform(numel(xs), -1, 1);
     Tensor tx = tensor(x, xs), tp = tensor(pos, {k.N}), tdy = tensor(dy, xs);
-    be_.rope_forward(tx, tp, k.theta);
-    expect_close(tag + " y", read(tx), ref_rope(x, pos, k.N, k.H, k.D, k.theta, 1),
-                 ref_rope(as<double>(x), pos, k.N, k.H, k.D, k.theta, 1));
-    be_.rope_backward(tdy, tp, k.theta);
+    be_.rope_forward(tx, tp, k.rope);
+    expect_close(tag + " y", read(tx), ref_rope(x, pos, k.N, k.H, k.D, inv_freq, scale, 1),
+                 ref_rope(as<double>(x), pos, k.N, k.H, k.D, inv_freq, scale, 1));
+    be_.rope_backward(tdy, tp, k.rope);
     const VecD fd = fd_grad(
-        [&](const VecL& xx) { return dot(ref_rope(xx, pos, k.N, k.H, k.D, k.theta, 1), as<long double>(dy)); }, x);
-    expect_grad(tag + " dx (FD)", read(tdy), ref_rope(dy, pos, k.N, k.H, k.D, k.theta, -1),
-                ref_rope(as<double>(dy), pos, k.N, k.H, k.D, k.theta, -1), fd);
+        [&](const VecL& xx) {
+          return dot(ref_rope(xx, pos, k.N, k.H, k.D, inv_freq, scale, 1), as<long double>(dy));
+        },
+        x);
+    expect_grad(tag + " dx (FD)", read(tdy), ref_rope(dy, pos, k.N, k.H, k.D, inv_freq, scale, -1),
+                ref_rope(as<double>(dy), pos, k.N, k.H, k.D, inv_freq, scale, -1), fd);
   }
 }
 

@@ -75,7 +75,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 39u);
+  ASSERT_EQ(keys.size(), 48u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
@@ -114,6 +114,9 @@ TEST_F(ConfigTest, RoundTripThroughYaml) {
   config.model.rope_theta = 500000.0;
   config.model.rms_norm_eps = 1.234567890123e-6;
   config.model.tie_word_embeddings = false;
+  config.model.rope_scaling.rope_type = "yarn";  // a group of keys: a map under model
+  config.model.rope_scaling.factor = 4;
+  config.model.rope_scaling.original_max_position_embeddings = 2048;
   config.train.lr = 3e-4;
   config.train.min_lr = 0.1 + 0.2;  // not exactly representable as short decimal
   config.train.seed = -7;
@@ -122,15 +125,18 @@ TEST_F(ConfigTest, RoundTripThroughYaml) {
   config.log.dir = "123";  // a string that looks like a number
   config.parallel.cp = 4;
   std::string yaml = config_to_yaml(config);
-  EXPECT_TRUE(contains(yaml, {"model:\n  hidden_size: 96\n", "parallel:\n  cp: 4\n  dp: 1\n", "rope_theta: 500000.0", "lr: 0.0003\n", "rms_norm_eps: 1.234567890123e-06"}));
+  EXPECT_TRUE(contains(yaml, {"model:\n  hidden_size: 96\n", "parallel:\n  cp: 4\n  dp: 1\n", "rope_theta: 500000.0",
+                             "  rope_scaling:\n    rope_type: \"yarn\"\n    factor: 4.0\n", "lr: 0.0003\n", "rms_norm_eps: 1.234567890123e-06"}));
   Config back = config_load(write("resolved.yaml", yaml));
   EXPECT_EQ(back, config) << yaml;
   EXPECT_EQ(back.data.path, config.data.path);
   EXPECT_EQ(back.train.min_lr, config.train.min_lr);
-  // Keys appear in definition order.
+  // Keys appear in definition order (a group's keys one level deeper, under the group's name).
   size_t last = 0;
   for (const std::string& key : config_keys()) {
-    size_t at = yaml.find("  " + key.substr(key.find('.') + 1) + ":", last);
+    const std::string member = key.substr(key.find('.') + 1);
+    const size_t dot = member.find('.');
+    size_t at = yaml.find(dot == std::string::npos ? "\n  " + member + ":" : "\n    " + member.substr(dot + 1) + ":", last);
     ASSERT_NE(at, std::string::npos) << key;
     last = at;
   }
@@ -291,6 +297,33 @@ TEST_F(ConfigTest, ValidationNamesTheSource) {
   config_set(config, "train.beta1=1.5", &sources);
   EXPECT_TRUE(contains(validate_error(config, sources), {"--set: train.beta1 is 1.5; it must be in [0, 1)"}));
   EXPECT_THROW(config_validate(config, sources), UserError);
+}
+
+// model.rope_scaling: a map of HF's keys under model (or --set model.rope_scaling.KEY), each type's required keys.
+TEST_F(ConfigTest, RopeScalingMapAndItsErrors) {
+  ConfigSources sources;
+  Config config = config_load(write("r.yaml", "model:\n  rope_theta: 500000\n  rope_scaling: {rope_type: llama3, "
+                                                "factor: 8.0, original_max_position_embeddings: 8192}\n"),
+                              &sources);
+  EXPECT_EQ(config.model.rope_scaling.rope_type, "llama3");
+  EXPECT_EQ(config.model.rope_scaling.factor, 8.0);
+  EXPECT_EQ(config.model.rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_EQ(config.model.rope_scaling.high_freq_factor, 4.0) << "a key left out keeps its default";
+  EXPECT_NO_THROW(config_validate(config, sources));
+  EXPECT_EQ(config_load(write("e.yaml", "model:\n  rope_scaling:\n")), Config{}) << "an empty group";
+  EXPECT_TRUE(contains(load_error("model:\n  rope_scaling:\n    fator: 2\n"),
+                       {":3: unknown key 'model.rope_scaling.fator'", "rope_scaling.factor"}));
+  config_set(config, "model.rope_scaling.rope_type=longrope", &sources);
+  EXPECT_TRUE(contains(validate_error(config, sources),
+                       {"--set: model.rope_scaling.rope_type 'longrope' is not known; valid: default, linear, "
+                        "dynamic, yarn, llama3"}));
+  config_set(config, "model.rope_scaling.rope_type=yarn", &sources);
+  config_set(config, "model.rope_scaling.original_max_position_embeddings=0", &sources);
+  EXPECT_TRUE(contains(validate_error(config, sources),
+                       {"model.rope_scaling.original_max_position_embeddings is required for rope_type 'yarn'"}));
+  config_set(config, "model.rope_scaling.original_max_position_embeddings=1024", &sources);
+  config_set(config, "model.rope_scaling.factor=0.5", &sources);
+  EXPECT_TRUE(contains(validate_error(config, sources), {"model.rope_scaling.factor is 0.5; it must be >= 1"}));
 }
 
 }  // namespace

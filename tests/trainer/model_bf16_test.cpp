@@ -45,8 +45,8 @@ class NaiveBf16Backend final : public Backend {
                         Tensor& dw) override {
     be_.rmsnorm_backward(dy, x, w, r, dx, dw);
   }
-  void rope_forward(Tensor& x, const Tensor& p, float t) override { be_.rope_forward(x, p, t); }
-  void rope_backward(Tensor& x, const Tensor& p, float t) override { be_.rope_backward(x, p, t); }
+  void rope_forward(Tensor& x, const Tensor& p, const RopeParams& r) override { be_.rope_forward(x, p, r); }
+  void rope_backward(Tensor& x, const Tensor& p, const RopeParams& r) override { be_.rope_backward(x, p, r); }
   void swiglu_forward(const Tensor& g, const Tensor& u, Tensor& o) override { be_.swiglu_forward(g, u, o); }
   void swiglu_backward(const Tensor& d, const Tensor& g, const Tensor& u, Tensor& dg, Tensor& du) override {
     be_.swiglu_backward(d, g, u, dg, du);
