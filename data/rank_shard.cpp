@@ -4,16 +4,19 @@
 namespace rt {
 
 LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks) {
-  std::vector<Chunk> rows;  // the chunks of every sequence, as positions in the flattened (B*S) batch
-  for (int64_t b = 0; b < full.batch; ++b)
-    for (const Chunk& c : chunks) rows.push_back({b * full.seq + c.start, c.length});
   LocalBatch out;
   out.batch = full.batch;
   for (const Chunk& c : chunks) out.seq += c.length;
-  out.tokens = shard_select(full.tokens, rows);
-  out.labels = shard_select(full.labels, rows);
-  out.pos = shard_select(full.pos, rows);
-  out.long_range = shard_select(full.long_range, rows);
+  for (int64_t b = 0; b < full.batch; ++b)
+    for (const Chunk& c : chunks)
+      for (int64_t p = c.start; p < c.start + c.length; ++p) {
+        const bool real = p < full.seq;
+        const size_t i = static_cast<size_t>(b * full.seq + p);
+        out.tokens.push_back(real ? full.tokens[i] : 0);
+        out.labels.push_back(real ? full.labels[i] : -1);
+        out.pos.push_back(real ? full.pos[i] : static_cast<int32_t>(p));
+        out.long_range.push_back(real ? full.long_range[i] : 0);
+      }
   return out;
 }
 

@@ -17,6 +17,10 @@ struct Chunk {
 
 std::vector<Chunk> shard_chunks(int64_t seq_len, int cp, int cp_rank, Sharding sharding);
 
+// The length a sequence of seq_len tokens is padded to so that it cuts into equal chunks: the next multiple of 2*cp
+// (zigzag) or of cp (contiguous). The padding comes last, so causal attention keeps it out of every real token's view.
+int64_t sharded_length(int64_t seq_len, int cp, Sharding sharding);
+
 // Gathers a rank's rows of a per-token array of the whole sequence: out (T_local) from global (S).
 template <typename T>
 std::vector<T> shard_select(const std::vector<T>& global, const std::vector<Chunk>& chunks) {

@@ -391,9 +391,6 @@ void config_validate(const Config& c, const ConfigSources& sources) {
                                  " is not divisible by train.micro_batch_size * parallel.dp = " +
                                  std::to_string(t.micro_batch_size) + " * " + std::to_string(p.dp) + " = " +
                                  std::to_string(t.micro_batch_size * p.dp));
-  if (p.cp > 1 && t.seq_len % (2 * p.cp) != 0)
-    fail("train.seq_len", "train.seq_len " + std::to_string(t.seq_len) + " is not divisible by 2*parallel.cp = " +
-                              std::to_string(2 * p.cp) + " (zigzag sharding cuts each sequence into 2*cp chunks)");
 }
 
 std::string config_to_yaml(const Config& config) {

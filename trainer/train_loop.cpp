@@ -94,10 +94,11 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
                               static_cast<uint64_t>(tc.seed));
   const Sharding sharding = sharding_parse(config.parallel.sharding);
+  const int64_t padded = sharded_length(tc.seq_len, mesh.cp, sharding);  // what the ring carries
   const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   std::unique_ptr<SequenceAttention> attention;
   if (mesh.cp > 1)
-    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, tc.seq_len, sharding, true, precision);
+    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, padded, sharding, true, precision);
   else
     attention = local_attention_make(backend, AttentionKernel::flash, precision);
   LlamaModel model(config.model, backend, *attention, precision, config.train.seq_len);
@@ -111,8 +112,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir, first_step);
 
   Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp);
-  const std::vector<Chunk> shard = shard_chunks(tc.seq_len, mesh.cp, mesh.cp_rank, sharding);
-  const int64_t micro = tc.micro_batch_size, seq_local = tc.seq_len / mesh.cp, n_local = micro * seq_local;
+  const std::vector<Chunk> shard = shard_chunks(padded, mesh.cp, mesh.cp_rank, sharding);
+  const int64_t micro = tc.micro_batch_size, seq_local = padded / mesh.cp, n_local = micro * seq_local;
   Batch batch{micro, seq_local, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32)};
   Tensor losses = backend.alloc({n_local});
@@ -124,6 +125,12 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
                 model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
                 omp_get_max_threads(), world.size(), precision_text(precision, device).c_str(),
                 config.log.dir.c_str());
+    if (padded != tc.seq_len)
+      std::printf("padding | seq_len %ld padded to %ld, a multiple of %s = %ld: %.2f%% of the tokens, last in each "
+                  "sequence, not trained on and seen by no real token\n",
+                  tc.seq_len, padded, sharding == Sharding::zigzag ? "2*cp" : "cp",
+                  sharding == Sharding::zigzag ? 2 * mesh.cp : static_cast<int64_t>(mesh.cp),
+                  100.0 * static_cast<double>(padded - tc.seq_len) / static_cast<double>(padded));
     std::printf("%s\n", topology_describe(topology).c_str());
     const std::string warning = topology_warning(topology);
     if (!warning.empty()) std::printf("%s\n", warning.c_str());

@@ -121,8 +121,8 @@ TEST_F(LaunchErrors, MissingAgent) {
 }
 
 TEST_F(LaunchErrors, BadConfigIsRingtrainsOwnMessage) {
-  expect_error(run("--local-cluster", "--set parallel.cp=3 parallel.dp=1"),
-               {"train.seq_len 64 is not divisible by 2*parallel.cp"});
+  expect_error(run("--local-cluster", "--set parallel.cp=3 parallel.dp=1 train.precision=fp16"),
+               {"train.precision 'fp16' is not known; valid: fp32, bf16"});
 }
 
 }  // namespace

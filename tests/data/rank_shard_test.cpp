@@ -73,5 +73,46 @@ TEST(RankShard, ContiguousGivesRankRTheRthPiece) {
   EXPECT_EQ(got.tokens, (std::vector<int32_t>{4, 5, 6, 7, 1004, 1005, 1006, 1007}));
 }
 
+// A length 2*cp does not divide is padded at its end (sharded_length): every real token lands on exactly one rank as
+// without padding, and the padding positions carry token 0, no label, no long-range flag and their own position.
+TEST(RankShard, PaddingFillsTheLastChunksWithUntrainedTokens) {
+  EXPECT_EQ(sharded_length(67, 3, Sharding::zigzag), 72);
+  EXPECT_EQ(sharded_length(67, 3, Sharding::contiguous), 69);
+  EXPECT_EQ(sharded_length(72, 3, Sharding::zigzag), 72);
+  EXPECT_EQ(sharded_length(67, 1, Sharding::zigzag), 67);
+  const int64_t B = 2, S = 23;
+  const LocalBatch full = numbered_batch(B, S);
+  for (Sharding sharding : {Sharding::zigzag, Sharding::contiguous})
+    for (int cp : {1, 2, 3}) {
+      const int64_t P = sharded_length(S, cp, sharding);
+      std::vector<int> seen(static_cast<size_t>(B * S), 0);
+      int64_t padding = 0;
+      for (int r = 0; r < cp; ++r) {
+        const std::vector<Chunk> chunks = shard_chunks(P, cp, r, sharding);
+        const LocalBatch got = rank_shard(full, chunks);
+        ASSERT_EQ(got.seq, P / cp);
+        for (int64_t b = 0; b < B; ++b) {
+          int64_t i = 0;
+          for (const Chunk& c : chunks)
+            for (int64_t p = c.start; p < c.start + c.length; ++p, ++i) {
+              const size_t local = static_cast<size_t>(b * got.seq + i);
+              EXPECT_EQ(got.pos[local], p);
+              if (p < S) {
+                EXPECT_EQ(got.tokens[local], full.tokens[static_cast<size_t>(b * S + p)]);
+                ++seen[static_cast<size_t>(b * S + p)];
+              } else {
+                EXPECT_EQ(got.tokens[local], 0);
+                EXPECT_EQ(got.labels[local], -1);
+                EXPECT_EQ(got.long_range[local], 0);
+                ++padding;
+              }
+            }
+        }
+      }
+      for (int n : seen) EXPECT_EQ(n, 1) << "cp " << cp;
+      EXPECT_EQ(padding, B * (P - S)) << "cp " << cp;
+    }
+}
+
 }  // namespace
 }  // namespace rt
