@@ -359,6 +359,8 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   require(t.threads >= 0, "train.threads", t.threads, ">= 0 (0 = automatic)");
   if (t.device != "cpu" && t.device != "cuda")
     fail("train.device", "train.device '" + t.device + "' is not known; valid: cpu, cuda");
+  if (t.recompute != "none" && t.recompute != "full")
+    fail("train.recompute", "train.recompute '" + t.recompute + "' is not known; valid: none, full");
   if (t.precision != "fp32" && t.precision != "bf16")
     fail("train.precision", "train.precision '" + t.precision + "' is not known; valid: fp32, bf16");
   if (t.device == "cuda" && m.head_dim() > 128)

@@ -1,6 +1,7 @@
 // The Llama-style decoder's forward and hand-written backward, written once against the Backend.
 #include "trainer/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -12,16 +13,24 @@ struct LlamaModel::Layer {
   size_t input_norm, q, k, v, o, post_norm, gate, up, down;  // parameter indices
 };
 
-// Saved forward state of one micro-batch (N tokens) and the backward's workspace.
+// Saved forward state of one micro-batch (N tokens) and the backward's workspace. The per-layer vectors hold L
+// entries, or one (slot 0, shared by every layer) with recomputation.
 struct LlamaModel::Activations {
   int64_t batch = 0, seq = 0;
   std::vector<Tensor> x;                          // (L+1) x (N,C): input of each layer, then the final stream
   std::vector<Tensor> h1, rstd1, xm, h2, rstd2;   // (N,C) / (N)
   std::vector<Tensor> gate, up, act;              // (N,I)
   std::vector<AttentionActivations> attn;
-  Tensor hf, rstdf, logits, lse;                  // (N,C), (N), (N,V), (N)
+  Tensor hf, rstdf;                               // (N,C), (N)
+  Tensor logits, lse;                             // (min(N, kLossRows), V), (N): one chunk of logits at a time
   Tensor dx, dtmp, dact;                          // (N,C), (N,C), (N,I)
 };
+
+namespace {
+// The loss runs over chunks of this many tokens, so the (N, V) logits never exist at once (with a 128k vocabulary
+// that is 0.5 MB per token). One chunk below that: the whole batch in one GEMM.
+constexpr int64_t kLossRows = 4096;
+}  // namespace
 
 namespace {
 
@@ -115,6 +124,11 @@ LlamaModel::LlamaModel(const ModelConfig& c, Backend& backend, SequenceAttention
 
 LlamaModel::~LlamaModel() = default;
 
+void LlamaModel::set_recompute(bool full) {
+  recompute_ = full;
+  act_.reset();  // allocated anew for the mode on the next batch
+}
+
 void LlamaModel::init_weights(uint64_t seed) {
   const float std_out = static_cast<float>(config_.initializer_range / std::sqrt(2.0 * config_.num_hidden_layers));
   for (size_t i = 0; i < params_.infos().size(); ++i) {
@@ -141,7 +155,7 @@ void LlamaModel::activations_ensure(int64_t batch, int64_t seq) {
   a.batch = batch;
   a.seq = seq;
   for (int64_t l = 0; l <= L; ++l) a.x.push_back(backend_.alloc({N, C}));
-  for (int64_t l = 0; l < L; ++l) {
+  for (int64_t l = 0; l < (recompute_ ? 1 : L); ++l) {
     a.h1.push_back(backend_.alloc({N, C}));
     a.rstd1.push_back(backend_.alloc({N}));
     a.xm.push_back(backend_.alloc({N, C}));
@@ -154,72 +168,107 @@ void LlamaModel::activations_ensure(int64_t batch, int64_t seq) {
   }
   a.hf = backend_.alloc({N, C});
   a.rstdf = backend_.alloc({N});
-  a.logits = backend_.alloc({N, c.vocab_size});
+  a.logits = backend_.alloc({std::min(N, kLossRows), c.vocab_size});
   a.lse = backend_.alloc({N});
   a.dx = backend_.alloc({N, C});
   a.dtmp = backend_.alloc({N, C});
   a.dact = backend_.alloc({N, I});
 }
 
-void LlamaModel::forward_impl(const Batch& b, Tensor& losses) {
-  RT_CHECK(b.tokens.numel() == b.batch * b.seq && losses.numel() == b.batch * b.seq, "batch shapes");
-  activations_ensure(b.batch, b.seq);
+// Layer l's forward from its input x[l] into its activation slot; write_output: x[l+1] too (a recomputation inside
+// the backward needs everything but that).
+void LlamaModel::layer_forward(size_t l, const Batch& b, bool write_output) {
   Activations& a = *act_;
   Parameters& p = params_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  backend_.embedding_forward(b.tokens, p.value(embed_), a.x[0]);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& w = layers_[l];
-    backend_.rmsnorm_forward(a.x[l], p.value(w.input_norm), eps, a.h1[l], a.rstd1[l]);
-    backend_.copy(a.x[l], a.xm[l]);  // xm = x + attention(norm(x))
-    attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[l], b.pos, b.batch, a.attn[l], a.xm[l]);
-    backend_.rmsnorm_forward(a.xm[l], p.value(w.post_norm), eps, a.h2[l], a.rstd2[l]);
-    backend_.gemm(precision_, a.h2[l], false, p.value(w.gate), true, a.gate[l], 1.f, 0.f);  // (N,I)
-    backend_.gemm(precision_, a.h2[l], false, p.value(w.up), true, a.up[l], 1.f, 0.f);
-    backend_.swiglu_forward(a.gate[l], a.up[l], a.act[l]);
-    backend_.copy(a.xm[l], a.x[l + 1]);  // x' = xm + mlp(norm(xm))
-    backend_.gemm(precision_, a.act[l], false, p.value(w.down), true, a.x[l + 1], 1.f, 1.f);
-  }
-  backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), eps, a.hf, a.rstdf);
-  backend_.gemm(precision_, a.hf, false, p.value(head_), true, a.logits, 1.f, 0.f);  // (N,V)
-  backend_.cross_entropy_forward(a.logits, b.labels, losses, a.lse);
+  const Layer& w = layers_[l];
+  const size_t s = slot(l);
+  backend_.rmsnorm_forward(a.x[l], p.value(w.input_norm), eps, a.h1[s], a.rstd1[s]);
+  backend_.copy(a.x[l], a.xm[s]);  // xm = x + attention(norm(x))
+  attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[s], b.pos, b.batch, a.attn[s], a.xm[s]);
+  backend_.rmsnorm_forward(a.xm[s], p.value(w.post_norm), eps, a.h2[s], a.rstd2[s]);
+  backend_.gemm(precision_, a.h2[s], false, p.value(w.gate), true, a.gate[s], 1.f, 0.f);  // (N,I)
+  backend_.gemm(precision_, a.h2[s], false, p.value(w.up), true, a.up[s], 1.f, 0.f);
+  backend_.swiglu_forward(a.gate[s], a.up[s], a.act[s]);
+  if (!write_output) return;
+  backend_.copy(a.xm[s], a.x[l + 1]);  // x' = xm + mlp(norm(xm))
+  backend_.gemm(precision_, a.act[s], false, p.value(w.down), true, a.x[l + 1], 1.f, 1.f);
 }
 
-void LlamaModel::forward(const Batch& b, Tensor& losses) { forward_impl(b, losses); }
-
-void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses) {
-  forward_impl(b, losses);
+// The forward, and the loss over chunks of kLossRows tokens: logits = hf @ head^T, cross entropy, and with `backward`
+// at once its gradient into the head's (g_head +=) and into dtmp = d hf, before the next chunk reuses the logits.
+void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, bool backward) {
+  const int64_t N = b.batch * b.seq;
+  RT_CHECK(b.tokens.numel() == N && losses.numel() == N, "batch shapes");
+  activations_ensure(b.batch, b.seq);
   Activations& a = *act_;
   Parameters& p = params_;
-  // Head: logits = hf @ head^T.
-  backend_.cross_entropy_backward(a.logits, b.labels, a.lse, loss_scale, a.logits);  // logits := dlogits
-  Tensor g_head = p.grad(head_), g_final = p.grad(final_norm_);
-  backend_.gemm(precision_, a.logits, true, a.hf, false, g_head, 1.f, 1.f);
-  backend_.gemm(precision_, a.logits, false, p.value(head_), false, a.dtmp, 1.f, 0.f);
+  backend_.embedding_forward(b.tokens, p.value(embed_), a.x[0]);
+  for (size_t l = 0; l < layers_.size(); ++l) layer_forward(l, b, true);
+  backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), static_cast<float>(config_.rms_norm_eps), a.hf, a.rstdf);
+  Tensor g_head = p.grad(head_);
+  for (int64_t r0 = 0; r0 < N; r0 += kLossRows) {
+    const int64_t r1 = std::min(N, r0 + kLossRows);
+    Tensor logits = a.logits.rows(0, r1 - r0), hf = a.hf.rows(r0, r1), labels = b.labels.rows(r0, r1);
+    Tensor lse = a.lse.rows(r0, r1);
+    backend_.gemm(precision_, hf, false, p.value(head_), true, logits, 1.f, 0.f);  // (rows,V)
+    Tensor chunk_losses = losses.rows(r0, r1);
+    backend_.cross_entropy_forward(logits, labels, chunk_losses, lse);
+    if (!backward) continue;
+    backend_.cross_entropy_backward(logits, labels, lse, loss_scale, logits);  // logits := dlogits
+    backend_.gemm(precision_, logits, true, hf, false, g_head, 1.f, 1.f);
+    Tensor dhf = a.dtmp.rows(r0, r1);
+    backend_.gemm(precision_, logits, false, p.value(head_), false, dhf, 1.f, 0.f);
+  }
+}
+
+void LlamaModel::forward(const Batch& b, Tensor& losses) { forward_impl(b, losses, 0.f, false); }
+
+void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses) {
+  forward_impl(b, losses, loss_scale, true);  // the head's backward included: dtmp = d hf
+  Activations& a = *act_;
+  Parameters& p = params_;
+  Tensor g_final = p.grad(final_norm_);
   backend_.rmsnorm_backward(a.dtmp, a.x.back(), p.value(final_norm_), a.rstdf, a.dx, g_final);
   for (size_t l = layers_.size(); l-- > 0;) {
     const Layer& w = layers_[l];
+    // With recomputation the slot holds the last layer's forward; every other layer's is recomputed from x[l].
+    if (recompute_ && l + 1 < layers_.size()) layer_forward(l, b, false);
+    const size_t s = slot(l);
     // MLP: x' = xm + act @ down^T, act = swiglu(h2 @ gate^T, h2 @ up^T), h2 = norm(xm).
     Tensor g_down = p.grad(w.down), g_gate = p.grad(w.gate), g_up = p.grad(w.up), g_post = p.grad(w.post_norm);
     backend_.gemm(precision_, a.dx, false, p.value(w.down), false, a.dact, 1.f, 0.f);  // (N,I)
-    backend_.gemm(precision_, a.dx, true, a.act[l], false, g_down, 1.f, 1.f);
-    backend_.swiglu_backward(a.dact, a.gate[l], a.up[l], a.gate[l], a.up[l]);  // gate, up := their grads
-    backend_.gemm(precision_, a.gate[l], false, p.value(w.gate), false, a.dtmp, 1.f, 0.f);
-    backend_.gemm(precision_, a.up[l], false, p.value(w.up), false, a.dtmp, 1.f, 1.f);
-    backend_.gemm(precision_, a.gate[l], true, a.h2[l], false, g_gate, 1.f, 1.f);
-    backend_.gemm(precision_, a.up[l], true, a.h2[l], false, g_up, 1.f, 1.f);
-    backend_.rmsnorm_backward(a.dtmp, a.xm[l], p.value(w.post_norm), a.rstd2[l], a.dtmp, g_post);
+    backend_.gemm(precision_, a.dx, true, a.act[s], false, g_down, 1.f, 1.f);
+    backend_.swiglu_backward(a.dact, a.gate[s], a.up[s], a.gate[s], a.up[s]);  // gate, up := their grads
+    backend_.gemm(precision_, a.gate[s], false, p.value(w.gate), false, a.dtmp, 1.f, 0.f);
+    backend_.gemm(precision_, a.up[s], false, p.value(w.up), false, a.dtmp, 1.f, 1.f);
+    backend_.gemm(precision_, a.gate[s], true, a.h2[s], false, g_gate, 1.f, 1.f);
+    backend_.gemm(precision_, a.up[s], true, a.h2[s], false, g_up, 1.f, 1.f);
+    backend_.rmsnorm_backward(a.dtmp, a.xm[s], p.value(w.post_norm), a.rstd2[s], a.dtmp, g_post);
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d xm
     // Attention: xm = x + attention(h1), h1 = norm(x).
     AttentionWeights g = attention_view(p, w.q, w.k, w.v, w.o, true);
-    attention_->backward(attention_view(p, w.q, w.k, w.v, w.o, false), g, a.h1[l], b.pos, b.batch, a.attn[l], a.dx,
+    attention_->backward(attention_view(p, w.q, w.k, w.v, w.o, false), g, a.h1[s], b.pos, b.batch, a.attn[s], a.dx,
                          a.dtmp);
     Tensor g_in = p.grad(w.input_norm);
-    backend_.rmsnorm_backward(a.dtmp, a.x[l], p.value(w.input_norm), a.rstd1[l], a.dtmp, g_in);
+    backend_.rmsnorm_backward(a.dtmp, a.x[l], p.value(w.input_norm), a.rstd1[s], a.dtmp, g_in);
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d x
   }
   Tensor g_embed = p.grad(embed_);
   backend_.embedding_backward(b.tokens, a.dx, g_embed);
+}
+
+int64_t LlamaModel::activation_bytes_per_token(int64_t batch, int64_t seq) {
+  activations_ensure(batch, seq);
+  const Activations& a = *act_;
+  int64_t floats = 0;
+  auto add = [&](const Tensor& t) { floats += t.numel(); };
+  for (const auto* v : {&a.x, &a.h1, &a.rstd1, &a.xm, &a.h2, &a.rstd2, &a.gate, &a.up, &a.act})
+    for (const Tensor& t : *v) add(t);
+  for (const AttentionActivations& t : a.attn)
+    for (const Tensor* u : {&t.q, &t.k, &t.v, &t.o, &t.lse}) add(*u);
+  for (const Tensor* t : {&a.hf, &a.rstdf, &a.logits, &a.lse, &a.dx, &a.dtmp, &a.dact}) add(*t);
+  return floats * 4 / (batch * seq);
 }
 
 double LlamaModel::flops_per_step(int64_t tokens, int64_t seq) const {

@@ -30,6 +30,12 @@ class LlamaModel {
              Precision precision = Precision::fp32, int64_t seq_len = 0);
   ~LlamaModel();
 
+  // Activation recomputation: with `full`, each layer keeps only its input through the forward and recomputes its
+  // forward inside the backward (one layer's activations at a time); the gradients are bit-identical to `none`.
+  void set_recompute(bool full);
+  // Bytes one token's saved forward state takes (everything activations_ensure allocates, per token).
+  int64_t activation_bytes_per_token(int64_t batch, int64_t seq);
+
   Parameters& params() { return params_; }
   const ModelConfig& config() const { return config_; }
 
@@ -50,8 +56,10 @@ class LlamaModel {
  private:
   struct Layer;
   struct Activations;
-  void forward_impl(const Batch& batch, Tensor& losses);
+  void forward_impl(const Batch& batch, Tensor& losses, float loss_scale, bool backward);
+  void layer_forward(size_t l, const Batch& batch, bool write_output);
   void activations_ensure(int64_t batch, int64_t seq);
+  size_t slot(size_t l) const { return recompute_ ? 0 : l; }  // where layer l's activations live
 
   ModelConfig config_;
   Backend& backend_;
@@ -60,6 +68,7 @@ class LlamaModel {
   std::unique_ptr<AttentionLayer> attention_;
   std::vector<Layer> layers_;
   std::unique_ptr<Activations> act_;
+  bool recompute_ = false;
   size_t embed_ = 0, final_norm_ = 0, head_ = 0;  // parameter indices
 };
 

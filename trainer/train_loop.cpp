@@ -102,6 +102,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   else
     attention = local_attention_make(backend, AttentionKernel::flash, precision);
   LlamaModel model(config.model, backend, *attention, precision, config.train.seq_len);
+  model.set_recompute(tc.recompute == "full");
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);
@@ -131,6 +132,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
                   tc.seq_len, padded, sharding == Sharding::zigzag ? "2*cp" : "cp",
                   sharding == Sharding::zigzag ? 2 * mesh.cp : static_cast<int64_t>(mesh.cp),
                   100.0 * static_cast<double>(padded - tc.seq_len) / static_cast<double>(padded));
+    std::printf("activations | %ld bytes per token on each rank (train.recompute %s)\n",
+                model.activation_bytes_per_token(micro, seq_local), tc.recompute.c_str());
     std::printf("%s\n", topology_describe(topology).c_str());
     const std::string warning = topology_warning(topology);
     if (!warning.empty()) std::printf("%s\n", warning.c_str());

@@ -148,6 +148,18 @@ TEST_F(CheckpointCli, RopeScalingAtGlobalPositionsOnEveryRank) {
   }
 }
 
+// train.recompute = full on the ring (cp 2: each recomputed forward exchanges K/V again): the same weights, bit for bit,
+// with a smaller activation footprint said at start.
+TEST_F(CheckpointCli, RecomputeIsBitIdenticalOnTheRing) {
+  const std::string args = "--set train.steps=3 --set checkpoint.every=0 --set model.num_hidden_layers=3 "
+                           "--set parallel.cp=2";
+  const Outcome none = train("none", args, 2), full = train("full", args + " --set train.recompute=full", 2);
+  ASSERT_EQ(none.code, 0) << none.output;
+  ASSERT_EQ(full.code, 0) << full.output;
+  EXPECT_TRUE(contains(full.output, {"(train.recompute full)"})) << full.output;
+  EXPECT_TRUE(same_state(ckpt("none", 3), ckpt("full", 3)));
+}
+
 // 1 -> 2 ranks (cp 2 and dp 2) and 2 -> 1: the loss curve continues the uninterrupted run's within reduction-order
 // tolerance, which it could not with another step's data.
 TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {

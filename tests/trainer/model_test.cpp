@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -79,6 +80,42 @@ TEST(ModelGradients, UntiedHeadGroupedQuery) { check_gradients(tiny_model(false,
 TEST(ModelGradients, MultiQuery) { check_gradients(tiny_model(true, 1)); }
 
 // Gradient accumulation: four micro-batches of one sequence give the gradient of one batch of four.
+// train.recompute = full: the layers' forwards run again inside the backward from each layer's saved input, so the
+// gradients are the same bits as without (3 layers: the last keeps its forward, the others are recomputed), with
+// fewer bytes kept per token. A batch longer than the loss's chunk (4096 tokens) runs the chunked loss in both modes.
+TEST(ModelRecompute, GradientsAreBitIdenticalWithLessMemory) {
+  Backend& be = cpu_backend();
+  ModelConfig config = tiny_model(false, 2);
+  config.num_hidden_layers = 3;
+  for (int64_t seq : {11, 2100}) {  // 2 x 2100 tokens: two loss chunks
+    SCOPED_TRACE("seq " + std::to_string(seq));
+    std::mt19937 rng(7);
+    Batch batch = to_device(be, random_batch(rng, 2, seq, config.vocab_size));
+    std::vector<std::vector<float>> grads;
+    std::vector<int64_t> bytes;
+    for (bool full : {false, true}) {
+      auto attention = local_attention_make(be);
+      LlamaModel model(config, be, *attention);
+      model.set_recompute(full);
+      model.init_weights(11);
+      Tensor losses = be.alloc({batch.batch * batch.seq});
+      be.fill(model.params().grads(), 0.f);
+      model.forward_backward(batch, 1.f / static_cast<float>(batch.batch * batch.seq), losses);
+      grads.emplace_back(static_cast<size_t>(model.params().grads().numel()));
+      be.download(model.params().grads(), grads.back().data());
+      bytes.push_back(model.activation_bytes_per_token(batch.batch, batch.seq));
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    EXPECT_EQ(std::memcmp(grads[0].data(), grads[1].data(), grads[0].size() * sizeof(float)), 0);
+    double norm = 0;
+    for (float g : grads[0]) norm += static_cast<double>(g) * g;
+    EXPECT_GT(norm, 0);
+    EXPECT_LT(bytes[1], bytes[0]) << "recompute keeps less";
+  }
+}
+
+// Also with sequences of 2100 tokens, where the whole batch's loss runs in chunks of 4096 tokens (cutting through a
+// sequence) and each micro-batch's in one: the chunked loss computes the same gradient.
 TEST(ModelTraining, MicroBatchesAccumulateToTheFullBatchGradient) {
   Backend& be = cpu_backend();
   ModelConfig mc = tiny_model(false, 2);
@@ -86,29 +123,32 @@ TEST(ModelTraining, MicroBatchesAccumulateToTheFullBatchGradient) {
   LlamaModel model(mc, be, *attention);
   model.init_weights(3);
   std::mt19937 rng(std::random_device{}());
-  HostBatch full = random_batch(rng, 4, 13, mc.vocab_size);
-  Tensor losses = be.alloc({4 * 13});
-  be.fill(model.params().grads(), 0.f);
-  model.forward_backward(to_device(be, full), 0.1f, losses);
-  std::vector<float> whole(static_cast<size_t>(model.params().count())), accumulated(whole.size());
-  be.download(model.params().grads(), whole.data());
-  be.fill(model.params().grads(), 0.f);
-  Tensor micro_losses = be.alloc({13});
-  for (int b = 0; b < 4; ++b) {
-    HostBatch part{1, 13, {}, {}, {}};
-    part.tokens.assign(full.tokens.begin() + b * 13, full.tokens.begin() + (b + 1) * 13);
-    part.labels.assign(full.labels.begin() + b * 13, full.labels.begin() + (b + 1) * 13);
-    part.pos.assign(full.pos.begin() + b * 13, full.pos.begin() + (b + 1) * 13);
-    model.forward_backward(to_device(be, part), 0.1f, micro_losses);
+  for (int64_t S : {13, 2100}) {
+    SCOPED_TRACE("seq " + std::to_string(S));
+    HostBatch full = random_batch(rng, 4, S, mc.vocab_size);
+    Tensor losses = be.alloc({4 * S});
+    be.fill(model.params().grads(), 0.f);
+    model.forward_backward(to_device(be, full), 0.1f, losses);
+    std::vector<float> whole(static_cast<size_t>(model.params().count())), accumulated(whole.size());
+    be.download(model.params().grads(), whole.data());
+    be.fill(model.params().grads(), 0.f);
+    Tensor micro_losses = be.alloc({S});
+    for (int b = 0; b < 4; ++b) {
+      HostBatch part{1, S, {}, {}, {}};
+      part.tokens.assign(full.tokens.begin() + b * S, full.tokens.begin() + (b + 1) * S);
+      part.labels.assign(full.labels.begin() + b * S, full.labels.begin() + (b + 1) * S);
+      part.pos.assign(full.pos.begin() + b * S, full.pos.begin() + (b + 1) * S);
+      model.forward_backward(to_device(be, part), 0.1f, micro_losses);
+    }
+    be.download(model.params().grads(), accumulated.data());
+    double max_diff = 0, max_abs = 0;
+    for (size_t i = 0; i < whole.size(); ++i) {
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(whole[i] - accumulated[i])));
+      max_abs = std::max(max_abs, static_cast<double>(std::abs(whole[i])));
+    }
+    // Only the summation order over sequences differs: a few fp32 roundings of the largest gradient.
+    EXPECT_LE(max_diff, 64 * 1.2e-7 * max_abs) << "max |diff| " << max_diff << " of max |g| " << max_abs;
   }
-  be.download(model.params().grads(), accumulated.data());
-  double max_diff = 0, max_abs = 0;
-  for (size_t i = 0; i < whole.size(); ++i) {
-    max_diff = std::max(max_diff, static_cast<double>(std::abs(whole[i] - accumulated[i])));
-    max_abs = std::max(max_abs, static_cast<double>(std::abs(whole[i])));
-  }
-  // Only the summation order over sequences differs: a few fp32 roundings of the largest gradient.
-  EXPECT_LE(max_diff, 64 * 1.2e-7 * max_abs) << "max |diff| " << max_diff << " of max |g| " << max_abs;
 }
 
 // Same seed, same config: the same losses bit for bit.
