@@ -25,12 +25,13 @@ constexpr const char* kShapeKeys[] = {"model.hidden_size",         "model.num_hi
                                       "model.tie_word_embeddings"};
 
 // A key's value as the resolved-config YAML writes it, or "(absent)".
-std::string yaml_value(const YAML::Node& root, const std::string& key) {
+// A key's value in a resolved config: "train.seq_len", or a key of a group such as "model.rope_scaling.factor".
+std::string yaml_value(const YAML::Node& node, const std::string& key) {
+  if (!node || !node.IsMap()) return "(absent)";
   const size_t dot = key.find('.');
-  const YAML::Node section = root[key.substr(0, dot)];
-  if (!section || !section.IsMap()) return "(absent)";
-  const YAML::Node value = section[key.substr(dot + 1)];
-  return value && value.IsScalar() ? value.Scalar() : "(absent)";
+  const YAML::Node child = node[key.substr(0, dot)];
+  if (dot == std::string::npos) return child && child.IsScalar() ? child.Scalar() : "(absent)";
+  return yaml_value(child, key.substr(dot + 1));
 }
 
 struct ConfigChange {
@@ -165,6 +166,9 @@ int64_t TrainCheckpoints::load(const std::string& request) {
   note("resuming from " + c->dir() + ": step " + std::to_string(info.step) + ", " + std::to_string(info.tokens_seen) +
        " tokens seen, saved by " + mesh_text(info.world_size, info.cp, info.dp) + ", now " +
        mesh_text(mesh_.world->size(), mesh_.cp, mesh_.dp));
+  const std::string trained_at = yaml_value(YAML::Load(info.config_yaml), "train.seq_len");
+  if (trained_at != std::to_string(config_.train.seq_len) && trained_at != "(absent)")
+    note("resuming at seq_len " + std::to_string(config_.train.seq_len) + "; checkpoint trained at " + trained_at);
   if (!changed.empty()) note("changed since the checkpoint: " + changed);
   if (info.step >= config_.train.steps)
     note("the checkpoint has done all train.steps = " + std::to_string(config_.train.steps) +

@@ -160,6 +160,20 @@ TEST_F(CheckpointCli, RecomputeIsBitIdenticalOnTheRing) {
   EXPECT_TRUE(same_state(ckpt("none", 3), ckpt("full", 3)));
 }
 
+// Resuming into a longer context with new RoPE settings (a length stage by hand) is allowed and said at start.
+TEST_F(CheckpointCli, ResumeAtALongerLengthWithNewRopeIsSaid) {
+  ASSERT_EQ(train("short", "--set train.steps=2 --set checkpoint.every=2").code, 0);
+  const Outcome o = train("long", "--set train.steps=3 --set train.seq_len=128 --set model.rope_scaling.rope_type=yarn "
+                                  "--set model.rope_scaling.factor=2 "
+                                  "--set model.rope_scaling.original_max_position_embeddings=64 --resume " +
+                                      ckpt("short", 2));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(contains(o.output, {"resuming at seq_len 128; checkpoint trained at 64",
+                                  "model.rope_scaling.rope_type: checkpoint default, config yarn",
+                                  "model.rope_scaling.factor: checkpoint 1.0, config 2.0", "step 3/3"}))
+      << o.output;
+}
+
 // 1 -> 2 ranks (cp 2 and dp 2) and 2 -> 1: the loss curve continues the uninterrupted run's within reduction-order
 // tolerance, which it could not with another step's data.
 TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {
