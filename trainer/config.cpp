@@ -251,6 +251,15 @@ Config config_parse(const std::string& text, const std::string& origin, ConfigSo
       if (!key) throw UserError(where + ": " + unknown_message(name, false));
       auto [first, inserted] = seen.emplace(name, where);
       if (!inserted) throw UserError(where + ": duplicate key '" + name + "' (first set at " + first->second + ")");
+      if (name == "train.stages" && entry.second.IsSequence()) {  // a list, kept as its YAML text (trainer/stages.h)
+        YAML::Emitter flow;
+        flow.SetSeqFormat(YAML::Flow);
+        flow.SetMapFormat(YAML::Flow);
+        flow << entry.second;
+        config.train.stages = flow.c_str();
+        if (sources) (*sources)[name] = where;
+        continue;
+      }
       assign(*key, config, scalar_text(*key, config, entry.second, where), where);
       if (sources) (*sources)[name] = where;
     }

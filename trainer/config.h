@@ -55,6 +55,7 @@ struct TrainConfig {
   int64_t threads = 0;           // OpenMP threads per rank; 0 = all cores / ranks on the node
   std::string device = "cpu";    // cpu | cuda (one GPU per rank: the node-local rank's)
   std::string precision = "fp32";  // fp32 | bf16 (GEMM inputs in bf16, fp32 accumulation; docs/training.md)
+  std::string stages;              // YAML list of length stages (trainer/stages.h); "" = one stage of train.steps
   std::string recompute = "none";  // none | full: each layer keeps only its input and recomputes its forward
   bool operator==(const TrainConfig&) const = default;
 };

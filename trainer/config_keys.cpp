@@ -43,6 +43,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(train, seed, "seed for weight initialisation and data"),
       RT_KEY(train, threads, "OpenMP threads per rank; 0 = the node's cores divided among its ranks"),
       RT_KEY(train, device, "cpu | cuda (each rank on one GPU of its node, by node-local rank; docs/gpu.md)"),
+      RT_KEY(train, stages, "length stages run in order: a list of {steps, seq_len, batch_size, rope_theta, rope_scaling, cp}; their total replaces train.steps"),
       RT_KEY(train, recompute, "none | full: layers keep only their input and recompute their forward in the backward"),
       RT_KEY(train, precision, "fp32 | bf16: GEMM and attention product inputs in bf16, fp32 sums, fp32 weights"),
       RT_KEY(data, task, "copy | recall | text | shards"),

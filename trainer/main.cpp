@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "core/check.h"
 #include "trainer/config.h"
 #include "trainer/run_config.h"
+#include "trainer/stages.h"
 #include "trainer/train_loop.h"
 
 namespace {
@@ -67,12 +69,35 @@ int run(int argc, char** argv) {
   rt::ConfigSources sources;
   const rt::Config config = rt::run_config(config_path, overrides, options.resume, &sources);
   rt::config_validate(config, sources);
+  const std::vector<rt::Stage> stages = rt::stages_parse(config);
+  for (size_t k = 0; k < stages.size(); ++k) rt::config_validate(rt::stage_config(config, stages, k));
   if (*show) {
     if (get_keys.empty()) std::fputs(rt::config_to_yaml(config).c_str(), stdout);
     for (const std::string& key : get_keys) std::printf("%s\n", rt::config_get(config, key).c_str());
     return 0;
   }
-  rt::train_run(config, options);
+  if (stages.empty()) {
+    rt::train_run(config, options);
+    return 0;
+  }
+  // Each stage after the first resumes from the checkpoint the previous one saved at its end, with its own length,
+  // RoPE, cp and batch size (the start says what changed). A stage that ran no step (the job was resumed past its
+  // end) passes its checkpoint on to the next.
+  std::optional<std::string> resume = options.resume;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  for (size_t k = 0; k < stages.size(); ++k) {
+    rt::TrainOptions stage = options;
+    stage.stop_step = rt::stage_end(stages, k);
+    stage.resume = resume;
+    if (options.print && rank == 0) {
+      std::printf("stage %zu of %zu | until step %ld\n", k + 1, stages.size(), stage.stop_step);
+      std::fflush(stdout);
+    }
+    const rt::TrainResult result = rt::train_run(rt::stage_config(config, stages, k), stage);
+    if (result.stopped) break;  // SIGTERM / SIGINT: saved, then out
+    if (!result.losses.empty()) resume = "";  // the latest in checkpoint.dir: this stage's last step
+  }
   return 0;
 }
 

@@ -144,7 +144,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   result.first_step = first_step;
   std::vector<double> step_seconds;
   Timer total;
-  for (int64_t step = first_step; step < tc.steps; ++step) {
+  const int64_t end = options.stop_step > 0 ? std::min(options.stop_step, tc.steps) : tc.steps;
+  for (int64_t step = first_step; step < end; ++step) {
     comm_step_set(step + 1);
     Timer timer;
     backend.fill(model.params().grads(), 0.f);
@@ -189,7 +190,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     result.losses.push_back(loss);
     result.long_losses.push_back(long_loss);
     if (!std::isfinite(loss)) throw UserError("the loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower train.lr");
-    const bool last = step + 1 == tc.steps;
+    const bool last = step + 1 == end;
     const StepCheckpoint saved = checkpoints.after_step(step + 1, last);  // when due, or on SIGTERM / SIGINT
     if (rank == 0 && ((step + 1) % config.log.every == 0 || last || saved.written)) {
       StepMetrics m;

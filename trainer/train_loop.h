@@ -19,6 +19,7 @@ struct TrainResult {
 struct TrainOptions {
   bool print = true;                  // rank 0 prints the log lines
   std::optional<std::string> resume = std::nullopt;  // resume from a checkpoint: its path, or "" for the latest in checkpoint.dir
+  int64_t stop_step = 0;              // end after this step (saving a checkpoint) instead of train.steps: a stage's end
 };
 
 // Runs config.train.steps optimizer steps. MPI must be initialised. Throws rt::UserError for bad input.

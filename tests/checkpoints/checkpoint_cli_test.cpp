@@ -174,6 +174,29 @@ TEST_F(CheckpointCli, ResumeAtALongerLengthWithNewRopeIsSaid) {
       << o.output;
 }
 
+// train.stages: two stages in one job (64 tokens on dp 2, then 128 tokens with another rope_theta on cp 2, the same
+// two ranks) equal stage 1 followed by a resume into stage 2, bit for bit; the second stage says what changed.
+TEST_F(CheckpointCli, StagesEqualStageOneThenAResumeIntoStageTwo) {
+  const std::string stages = "--set parallel.dp=2 --set 'train.stages=[{steps: 2, seq_len: 64}, "
+                             "{steps: 2, seq_len: 128, rope_theta: 20000.0, cp: 2}]'";
+  const Outcome staged = train("staged", stages, 2);
+  ASSERT_EQ(staged.code, 0) << staged.output;
+  EXPECT_TRUE(contains(staged.output, {"stage 1 of 2 | until step 2", "step 2/4", "stage 2 of 2 | until step 4",
+                                       "resuming at seq_len 128; checkpoint trained at 64",
+                                       "model.rope_theta: checkpoint 10000.0, config 20000.0",
+                                       "parallel.cp: checkpoint 1, config 2", "step 4/4"}))
+      << staged.output;
+  const Outcome resumed = train("resumed", stages + " --resume " + ckpt("staged", 2), 2);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  auto a = losses("staged"), b = losses("resumed");
+  ASSERT_EQ(b.size(), 2u) << resumed.output;
+  for (const auto& [step, loss] : b) EXPECT_EQ(loss, a[step]) << "step " << step;
+  EXPECT_TRUE(same_state(ckpt("staged", 4), ckpt("resumed", 4)));
+  EXPECT_TRUE(contains(train("bad", "--set 'train.stages=[{steps: 2, seqlen: 64}]'").output,
+                       {"train.stages: stage 1: unknown key 'seqlen'; valid: steps, seq_len, batch_size, rope_theta, "
+                        "rope_scaling, cp"}));
+}
+
 // 1 -> 2 ranks (cp 2 and dp 2) and 2 -> 1: the loss curve continues the uninterrupted run's within reduction-order
 // tolerance, which it could not with another step's data.
 TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {

@@ -75,7 +75,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 49u);
+  ASSERT_EQ(keys.size(), 50u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
@@ -323,6 +323,14 @@ TEST_F(ConfigTest, RopeScalingMapAndItsErrors) {
   config_set(config, "model.rope_scaling.original_max_position_embeddings=1024", &sources);
   config_set(config, "model.rope_scaling.factor=0.5", &sources);
   EXPECT_TRUE(contains(validate_error(config, sources), {"model.rope_scaling.factor is 0.5; it must be >= 1"}));
+}
+
+// train.stages: a YAML list kept as its one-line flow text, which reads back the same (trainer/stages.h parses it).
+TEST_F(ConfigTest, StagesListRoundTrips) {
+  Config config = config_load(write("s.yaml", "train:\n  stages:\n    - {steps: 2, seq_len: 64}\n    - steps: 3\n"
+                                              "      rope_scaling: {rope_type: linear, factor: 2.0}\n"));
+  EXPECT_EQ(config.train.stages, "[{steps: 2, seq_len: 64}, {steps: 3, rope_scaling: {rope_type: linear, factor: 2.0}}]");
+  EXPECT_EQ(config_load(write("back.yaml", config_to_yaml(config))), config);
 }
 
 }  // namespace
