@@ -71,7 +71,9 @@ class ClusterFailure : public rt_test::ClusterTest {
   double seconds_ = 0;
 };
 
-// SIGSTOP on rank 3 (node1): its ring partner waits in a ring exchange, the other ring in the gradient all-reduce.
+// SIGSTOP on rank 3 (node1): its ring partner waits in a ring exchange, the other ring in the gradient all-reduce; or,
+// when the signal lands while rank 3 is inside the all-reduce or past its step's last exchange (a few steps in ten
+// on this 12 ms step), everyone waits in the all-reduce. Either way each live rank names its operation and rank 3.
 TEST_F(ClusterFailure, StoppedRankEndsTheJobNamingIt) {
   auto job = start("parallel.cp=2 parallel.dp=2");
   const pid_t victim = rank_pid(3);
@@ -84,7 +86,7 @@ TEST_F(ClusterFailure, StoppedRankEndsTheJobNamingIt) {
   EXPECT_NE(code, -2) << "still running: " << out;
   EXPECT_LT(seconds_, kEndWithin) << out;
   for (int rank : {0, 1, 2}) expect_line(out, rank, "no answer from rank 3 on " + node(1));
-  EXPECT_TRUE(contains(out, {"in ring exchange", "in all_reduce_sum"}));
+  EXPECT_TRUE(contains(out, {"in all_reduce_sum"})) << "the other ring waits in the all-reduce: " << out;
   EXPECT_TRUE(nodes_empty_within(5)) << "processes left on the nodes";
   expect_resumes();
 }
