@@ -7,6 +7,8 @@ LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks) 
   LocalBatch out;
   out.batch = full.batch;
   for (const Chunk& c : chunks) out.seq += c.length;
+  const size_t n = static_cast<size_t>(full.batch * out.seq);
+  out.tokens.reserve(n), out.labels.reserve(n), out.pos.reserve(n), out.long_range.reserve(n);
   for (int64_t b = 0; b < full.batch; ++b)
     for (const Chunk& c : chunks)
       for (int64_t p = c.start; p < c.start + c.length; ++p) {
