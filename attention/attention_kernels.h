@@ -16,6 +16,11 @@ struct AttentionProblem {
   // Round Q, K, V, dO and the softmax's P and dS to bf16 where they enter a tile product, sums and softmax in fp32
   // (train.precision = bf16; the CPU flash kernels' FlashGemm::kBf16). The CUDA kernels always do.
   bool bf16_inputs = false;
+  // Document masking (packed documents): q_doc_start[i] is the global position where query i's document starts, and
+  // key j is visible to query i only if k_offset + j >= q_doc_start[i] (on top of the causal rule), so attention is
+  // block-diagonal over the documents. Non-decreasing in i (documents are contiguous); in the device's memory, Tq
+  // entries. nullptr: the whole sequence is one document.
+  const int32_t* q_doc_start = nullptr;
 };
 
 // Reference kernels (fp32, materialise one block of scores at a time). Layouts:

@@ -17,8 +17,17 @@ AttentionActivations AttentionLayer::activations_alloc(int64_t batch, int64_t se
           backend_.alloc({n, hq, d}), backend_.alloc({batch, hq, seq})};
 }
 
-void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const Tensor& pos, int64_t batch,
-                             AttentionActivations& a, Tensor& out) {
+namespace {
+
+// Rows [r0, r1) of doc_start, or undefined where it is (one document per sequence).
+Tensor doc_rows(const Tensor& doc_start, int64_t r0, int64_t r1) {
+  return doc_start.defined() ? doc_start.rows(r0, r1) : Tensor{};
+}
+
+}  // namespace
+
+void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const Tensor& pos, const Tensor& doc_start,
+                             int64_t batch, AttentionActivations& a, Tensor& out) {
   const int64_t n = h.dim(0), seq = n / batch;
   RT_CHECK(seq * batch == n && a.q.dim(0) == n, "attention forward: " + h.shape_string() + " for batch " + std::to_string(batch));
   backend_.gemm(precision_, h, false, w.wq, true, a.q, 1.f, 0.f);  // q (N, Hq*D) = h @ wq^T
@@ -29,14 +38,15 @@ void AttentionLayer::forward(const AttentionWeights& w, const Tensor& h, const T
   for (int64_t b = 0; b < batch; ++b) {
     Tensor ob = a.o.rows(b * seq, (b + 1) * seq), lb = a.lse.rows(b, b + 1);
     attention_.forward(a.q.rows(b * seq, (b + 1) * seq), a.k.rows(b * seq, (b + 1) * seq),
-                       a.v.rows(b * seq, (b + 1) * seq), ob, lb);
+                       a.v.rows(b * seq, (b + 1) * seq), doc_rows(doc_start, b * seq, (b + 1) * seq), ob, lb);
   }
   Tensor o2 = a.o.reshape({n, shape_.heads * shape_.head_dim});
   backend_.gemm(precision_, o2, false, w.wo, true, out, 1.f, 1.f);  // out (N, C) += o @ wo^T
 }
 
 void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, const Tensor& h, const Tensor& pos,
-                              int64_t batch, AttentionActivations& a, const Tensor& dout, Tensor& dh) {
+                              const Tensor& doc_start, int64_t batch, AttentionActivations& a, const Tensor& dout,
+                              Tensor& dh) {
   const int64_t n = h.dim(0), seq = n / batch, hq = shape_.heads, hk = shape_.kv_heads, d = shape_.head_dim;
   if (!d_o_.defined() || d_o_.dim(0) < n) {
     d_o_ = backend_.alloc({n, hq, d});
@@ -51,8 +61,8 @@ void AttentionLayer::backward(const AttentionWeights& w, AttentionWeights& g, co
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t r0 = b * seq, r1 = (b + 1) * seq;
     Tensor dqb = dq.rows(r0, r1), dkb = dk.rows(r0, r1), dvb = dv.rows(r0, r1);
-    attention_.backward(a.q.rows(r0, r1), a.k.rows(r0, r1), a.v.rows(r0, r1), a.o.rows(r0, r1), a.lse.rows(b, b + 1),
-                        d_o.rows(r0, r1), dqb, dkb, dvb);
+    attention_.backward(a.q.rows(r0, r1), a.k.rows(r0, r1), a.v.rows(r0, r1), doc_rows(doc_start, r0, r1),
+                        a.o.rows(r0, r1), a.lse.rows(b, b + 1), d_o.rows(r0, r1), dqb, dkb, dvb);
   }
   backend_.rope_backward(dq, pos, shape_.rope);
   backend_.rope_backward(dk, pos, shape_.rope);

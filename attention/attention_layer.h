@@ -30,13 +30,14 @@ class AttentionLayer {
 
   AttentionActivations activations_alloc(int64_t batch, int64_t seq) const;
 
-  // h (N,C), pos (N) i32 global positions; out (N,C) += attention(h) @ wo^T (out holds the residual).
-  void forward(const AttentionWeights& w, const Tensor& h, const Tensor& pos, int64_t batch,
+  // h (N,C), pos (N) i32 RoPE positions; out (N,C) += attention(h) @ wo^T (out holds the residual). doc_start (N) i32:
+  // per token, the position in its sequence where its document starts (SequenceAttention); undefined: one document.
+  void forward(const AttentionWeights& w, const Tensor& h, const Tensor& pos, const Tensor& doc_start, int64_t batch,
                AttentionActivations& a, Tensor& out);
 
   // dout (N,C) is the gradient at out. Weight gradients accumulate into g (+=); dh (N,C) is overwritten.
-  void backward(const AttentionWeights& w, AttentionWeights& g, const Tensor& h, const Tensor& pos, int64_t batch,
-                AttentionActivations& a, const Tensor& dout, Tensor& dh);
+  void backward(const AttentionWeights& w, AttentionWeights& g, const Tensor& h, const Tensor& pos,
+                const Tensor& doc_start, int64_t batch, AttentionActivations& a, const Tensor& dout, Tensor& dh);
 
  private:
   Backend& backend_;

@@ -9,7 +9,7 @@
 namespace rt {
 namespace {
 
-AttentionProblem problem_of(const Tensor& q, const Tensor& k) {
+AttentionProblem problem_of(const Tensor& q, const Tensor& k, const Tensor& doc_start) {
   RT_CHECK(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2),
            "attention shapes q " + q.shape_string() + " k " + k.shape_string());
   AttentionProblem p;
@@ -20,6 +20,10 @@ AttentionProblem problem_of(const Tensor& q, const Tensor& k) {
   p.D = q.dim(2);
   p.causal = true;
   p.scale = 1.0f / std::sqrt(static_cast<float>(p.D));
+  if (doc_start.defined()) {
+    RT_CHECK(doc_start.dtype() == DType::i32 && doc_start.numel() == p.Tq, "doc_start " + doc_start.shape_string());
+    p.q_doc_start = doc_start.i32();
+  }
   return p;
 }
 
@@ -28,8 +32,9 @@ class LocalAttention final : public SequenceAttention {
   LocalAttention(Backend& backend, AttentionKernel kernel, bool bf16)
       : backend_(backend), kernel_(kernel), bf16_(bf16), ops_(attention_ops_for(backend.device())) {}
 
-  void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) override {
-    AttentionProblem p = problem_of(q, k);
+  void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start, Tensor& o,
+               Tensor& lse) override {
+    AttentionProblem p = problem_of(q, k, doc_start);
     p.bf16_inputs = bf16_;
     if (kernel_ == AttentionKernel::reference)
       attention_reference_forward(p, q.f32(), k.f32(), v.f32(), o.f32(), lse.f32());
@@ -37,9 +42,9 @@ class LocalAttention final : public SequenceAttention {
       ops_.forward(p, q.f32(), k.f32(), v.f32(), o.f32(), lse.f32());
   }
 
-  void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) override {
-    AttentionProblem p = problem_of(q, k);
+  void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start, const Tensor& o,
+                const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) override {
+    AttentionProblem p = problem_of(q, k, doc_start);
     p.bf16_inputs = bf16_;
     backend_.fill(dq, 0.f);
     backend_.fill(dk, 0.f);

@@ -9,11 +9,14 @@ namespace rt {
 class SequenceAttention {
  public:
   virtual ~SequenceAttention() = default;
-  // q (T,Hq,D), k, v (T,Hk,D) -> o (T,Hq,D), lse (Hq,T). Causal in global token order.
-  virtual void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) = 0;
+  // q (T,Hq,D), k, v (T,Hk,D) -> o (T,Hq,D), lse (Hq,T). Causal in global token order. doc_start (T) i32: the global
+  // position where each local token's document starts (packed documents: a token attends only inside its own);
+  // undefined: the sequence is one document.
+  virtual void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start, Tensor& o,
+                       Tensor& lse) = 0;
   // Gradients of the inputs, overwritten: dq (T,Hq,D), dk, dv (T,Hk,D).
-  virtual void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                        const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+  virtual void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start, const Tensor& o,
+                        const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) = 0;
 };
 
 // Which kernels compute attention: flash (tiled, O(T*D) memory; the default) or the reference (one block of

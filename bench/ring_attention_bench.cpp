@@ -53,8 +53,8 @@ RingRun ring_run(RingAttention& ring, Backend& be, const Inputs& in, const std::
   Tensor q = local_rows(be, in.q, chunks, Hq * D, {T, Hq, D}), k = local_rows(be, in.k, chunks, Hk * D, {T, Hk, D});
   Tensor v = local_rows(be, in.v, chunks, Hk * D, {T, Hk, D}), dout = local_rows(be, in.dout, chunks, Hq * D, {T, Hq, D});
   RingRun r{be.alloc({T, Hq, D}), be.alloc({Hq, T}), be.alloc({T, Hq, D}), be.alloc({T, Hk, D}), be.alloc({T, Hk, D})};
-  ring.forward(q, k, v, r.o, r.lse);
-  ring.backward(q, k, v, r.o, r.lse, dout, r.dq, r.dk, r.dv);
+  ring.forward(q, k, v, rt::Tensor{}, r.o, r.lse);
+  ring.backward(q, k, v, rt::Tensor{}, r.o, r.lse, dout, r.dq, r.dk, r.dv);
   return r;
 }
 

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(mc.vocab_size - 1));
   std::vector<int32_t> tokens(seq), labels(seq), pos(seq);
   for (int64_t t = 0; t < seq; ++t) tokens[t] = tok(rng), labels[t] = tok(rng), pos[t] = static_cast<int32_t>(t);
-  rt::Batch batch{1, seq, be.alloc({seq}, rt::DType::i32), be.alloc({seq}, rt::DType::i32), be.alloc({seq}, rt::DType::i32)};
+  rt::Batch batch{1, seq, be.alloc({seq}, rt::DType::i32), be.alloc({seq}, rt::DType::i32),
+                  be.alloc({seq}, rt::DType::i32), rt::Tensor{}};
   be.upload(tokens.data(), batch.tokens);
   be.upload(labels.data(), batch.labels);
   be.upload(pos.data(), batch.pos);

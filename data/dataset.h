@@ -12,6 +12,7 @@ struct Sequence {
   std::vector<int32_t> tokens;      // (S) model inputs
   std::vector<int32_t> labels;      // (S) next-token targets in global order; -1 = not trained on
   std::vector<uint8_t> long_range;  // (S) 1 where the label is predictable only by attending far back
+  std::vector<int32_t> doc_start;   // (S) where each token's document starts in the sequence; empty: one document
 };
 
 class Dataset {
@@ -21,11 +22,26 @@ class Dataset {
   virtual Sequence get(int64_t index) const = 0;
   virtual std::string describe() const = 0;  // one line for the log
   virtual bool has_long_range() const = 0;   // whether long_range flags are ever set
+  virtual bool has_documents() const { return false; }  // whether sequences may hold several documents (doc_start)
 };
 
-// Builds the dataset `task` (copy | recall | text | shards). Throws rt::UserError naming the key or file
-// and what is valid for an unknown task, a missing/unreadable/invalid file, or a file too short for seq_len.
-std::unique_ptr<Dataset> dataset_make(const std::string& task, const std::string& path, int64_t seq_len,
-                                      int64_t vocab_size, uint64_t seed);
+// What dataset_make builds (the data.* keys and the model's vocabulary).
+struct DatasetSpec {
+  std::string task;                // copy | recall | text | shards
+  std::vector<std::string> paths;  // files, directories (every file below) or glob patterns; text: each file a document
+  int64_t seq_len = 0, vocab_size = 0;
+  uint64_t seed = 0;
+  int64_t eot = -1;  // the token that begins every document (llm.c's <|endoftext|>); text: also put before each file
+};
+
+// Builds the dataset `spec.task`. Throws rt::UserError naming the key or file and what is valid for an unknown task,
+// a missing/unreadable/invalid file, a file too short for seq_len, or an eot that is no token.
+std::unique_ptr<Dataset> dataset_make(const DatasetSpec& spec);
+// The same for one path (or none).
+inline std::unique_ptr<Dataset> dataset_make(const std::string& task, const std::string& path, int64_t seq_len,
+                                             int64_t vocab_size, uint64_t seed) {
+  return dataset_make(DatasetSpec{task, path.empty() ? std::vector<std::string>{} : std::vector<std::string>{path},
+                                  seq_len, vocab_size, seed});
+}
 
 }  // namespace rt

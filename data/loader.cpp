@@ -6,14 +6,15 @@
 namespace rt {
 
 Loader::Loader(const Dataset& dataset, int64_t seq_len, int64_t batch_size, int64_t micro_batch, int64_t dp_rank,
-               int64_t dp_size)
+               int64_t dp_size, bool reset_positions)
     : dataset_(dataset),
       seq_len_(seq_len),
       batch_size_(batch_size),
       micro_batch_(micro_batch),
       dp_rank_(dp_rank),
       dp_size_(dp_size),
-      micro_steps_(batch_size / (micro_batch * dp_size)) {
+      micro_steps_(batch_size / (micro_batch * dp_size)),
+      reset_positions_(reset_positions) {
   RT_CHECK(micro_steps_ * micro_batch * dp_size == batch_size, "batch_size not divisible by micro_batch * dp");
 }
 
@@ -28,7 +29,13 @@ LocalBatch Loader::get(int64_t step, int64_t micro) const {
     out.tokens.insert(out.tokens.end(), s.tokens.begin(), s.tokens.end());
     out.labels.insert(out.labels.end(), s.labels.begin(), s.labels.end());
     out.long_range.insert(out.long_range.end(), s.long_range.begin(), s.long_range.end());
-    for (int64_t t = 0; t < seq_len_; ++t) out.pos.push_back(static_cast<int32_t>(t));
+    RT_CHECK(s.doc_start.empty() || static_cast<int64_t>(s.doc_start.size()) == seq_len_,
+             "dataset returned document starts of the wrong length");
+    for (int64_t t = 0; t < seq_len_; ++t) {
+      const int32_t doc = s.doc_start.empty() ? 0 : s.doc_start[static_cast<size_t>(t)];
+      out.doc_start.push_back(doc);
+      out.pos.push_back(static_cast<int32_t>(reset_positions_ ? t - doc : t));
+    }
   }
   return out;
 }

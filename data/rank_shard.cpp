@@ -8,7 +8,7 @@ LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks) 
   out.batch = full.batch;
   for (const Chunk& c : chunks) out.seq += c.length;
   const size_t n = static_cast<size_t>(full.batch * out.seq);
-  out.tokens.reserve(n), out.labels.reserve(n), out.pos.reserve(n), out.long_range.reserve(n);
+  out.tokens.reserve(n), out.labels.reserve(n), out.pos.reserve(n), out.doc_start.reserve(n), out.long_range.reserve(n);
   for (int64_t b = 0; b < full.batch; ++b)
     for (const Chunk& c : chunks)
       for (int64_t p = c.start; p < c.start + c.length; ++p) {
@@ -17,6 +17,8 @@ LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks) 
         out.tokens.push_back(real ? full.tokens[i] : 0);
         out.labels.push_back(real ? full.labels[i] : -1);
         out.pos.push_back(real ? full.pos[i] : static_cast<int32_t>(p));
+        const int32_t doc = full.doc_start.empty() ? 0 : full.doc_start[i];
+        out.doc_start.push_back(real ? doc : static_cast<int32_t>(full.seq));  // padding: one document
         out.long_range.push_back(real ? full.long_range[i] : 0);
       }
   return out;

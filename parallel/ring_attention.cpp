@@ -1,6 +1,7 @@
 // Ring attention forward and backward over the device's flash kernels, with the fp32 log-sigmoid merge.
 #include "parallel/ring_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -68,17 +69,21 @@ const float* RingAttention::kv_block_f32(const Tensor& held) {
 // At step s this rank holds the key/value block of rank (rank - s) mod cp. With zigzag this yields the
 // three cases of balanced ring attention: s = 0 the causal diagonal, an earlier source all queries against
 // its first half, a later source only the second query half against all of it.
-std::vector<RingAttention::Pair> RingAttention::pairs_at_step(int step) const {
+std::vector<RingAttention::Pair> RingAttention::pairs_at_step(int step, const std::vector<int64_t>& doc_first,
+                                                              int64_t* skipped) const {
   const int src = (rank_ - step + size_) % size_;
   const std::vector<Chunk> qc = shard_chunks(seq_len_, size_, rank_, sharding_);
   const std::vector<Chunk> kc = shard_chunks(seq_len_, size_, src, sharding_);
   std::vector<Pair> pairs;
   int64_t q_row = 0;
-  for (const Chunk& q : qc) {
+  for (size_t c = 0; c < qc.size(); ++c) {
+    const Chunk& q = qc[c];
     int64_t k_row = 0;
     for (const Chunk& k : kc) {
       const bool fully_masked = causal_ && k.start > q.start + q.length - 1;
-      if (!fully_masked) pairs.push_back({q_row, k_row, q, k});
+      const bool other_documents = !doc_first.empty() && doc_first[c] > k.start + k.length - 1;
+      if (!fully_masked && other_documents && skipped) ++*skipped;
+      if (!fully_masked && !other_documents) pairs.push_back({q_row, k_row, q, k});
       k_row += k.length;
     }
     q_row += q.length;
@@ -86,7 +91,21 @@ std::vector<RingAttention::Pair> RingAttention::pairs_at_step(int step) const {
   return pairs;
 }
 
-void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse) {
+std::vector<int64_t> RingAttention::doc_first_of(const Tensor& doc_start) {
+  if (!doc_start.defined()) return {};
+  std::vector<int32_t> host(static_cast<size_t>(doc_start.numel()));
+  backend_.download(doc_start, host.data());
+  std::vector<int64_t> first;
+  int64_t row = 0;
+  for (const Chunk& c : shard_chunks(seq_len_, size_, rank_, sharding_)) {
+    first.push_back(*std::min_element(host.begin() + row, host.begin() + row + c.length));
+    row += c.length;
+  }
+  return first;
+}
+
+void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start, Tensor& o,
+                            Tensor& lse) {
   const int64_t T = q.dim(0), Hq = q.dim(1), Hk = k.dim(1), D = q.dim(2);
   RT_CHECK(T * size_ == seq_len_ && k.dim(0) == T, "ring attention: local length " + std::to_string(T) + " x " +
                                                         std::to_string(size_) + " ranks != seq_len " + std::to_string(seq_len_));
@@ -97,14 +116,18 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
   backend_.fill(o, 0.f);
   backend_.fill(lse, kNegInf);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const std::vector<int64_t> doc_first = doc_first_of(doc_start);
   for (int s = 0; s < size_; ++s) {
     CommHandle exchange;
     if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
     Timer compute;
     const float* kp = kv_block_f32(held);
     const float* vp = kp + kv_elems;
-    for (const Pair& pr : pairs_at_step(s)) {
-      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_};
+    const std::vector<Pair> pairs = pairs_at_step(s, doc_first, &stats_.block_pairs_skipped);
+    stats_.block_pairs += static_cast<int64_t>(pairs.size());
+    for (const Pair& pr : pairs) {
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_,
+                         doc_start.defined() ? doc_start.i32() + pr.q_row : nullptr};
       ops_.forward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D, block_o.f32(),
                    block_lse.f32());
       ops_.merge(block_o.f32(), block_lse.f32(), pr.q.length, pr.q_row, T, Hq, D, o.f32(), lse.f32());
@@ -119,8 +142,9 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, T
   }
 }
 
-void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                             const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv) {
+void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_start,
+                             const Tensor& o, const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk,
+                             Tensor& dv) {
   const int64_t T = q.dim(0), Hq = q.dim(1), Hk = k.dim(1), D = q.dim(2);
   const int64_t kv_elems = T * Hk * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -144,6 +168,7 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     return i;
   };
 
+  const std::vector<int64_t> doc_first = doc_first_of(doc_start);
   Tensor held, next;
   kv_blocks_make(k, v, held, next);
   // dK/dV of the held block: computed into grad[s%2], plus the accumulator that arrived in arrived[s%2];
@@ -160,9 +185,10 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
     backend_.fill(g, 0.f);
     const float* kp = kv_block_f32(held);
     const float* vp = kp + kv_elems;
-    for (const Pair& pr : pairs_at_step(s)) {
+    for (const Pair& pr : pairs_at_step(s, doc_first)) {
       const size_t c = chunk_index(pr.q_row);
-      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_};
+      AttentionProblem p{pr.q.length, pr.k.length, Hq, Hk, D, causal_, pr.q.start, pr.k.start, scale, bf16_,
+                         doc_start.defined() ? doc_start.i32() + pr.q_row : nullptr};
       ops_.backward(p, q.f32() + pr.q_row * Hq * D, kp + pr.k_row * Hk * D, vp + pr.k_row * Hk * D,
                     dout.f32() + pr.q_row * Hq * D, lse_chunk[c].f32(), delta_chunk[c].f32(),
                     dq.f32() + pr.q_row * Hq * D, g.f32() + pr.k_row * Hk * D, g.f32() + kv_elems + pr.k_row * Hk * D);

@@ -251,12 +251,13 @@ Config config_parse(const std::string& text, const std::string& origin, ConfigSo
       if (!key) throw UserError(where + ": " + unknown_message(name, false));
       auto [first, inserted] = seen.emplace(name, where);
       if (!inserted) throw UserError(where + ": duplicate key '" + name + "' (first set at " + first->second + ")");
-      if (name == "train.stages" && entry.second.IsSequence()) {  // a list, kept as its YAML text (trainer/stages.h)
+      // Lists, kept as their YAML text: train.stages (trainer/stages.h), data.path (data_paths).
+      if ((name == "train.stages" || name == "data.path") && entry.second.IsSequence()) {
         YAML::Emitter flow;
         flow.SetSeqFormat(YAML::Flow);
         flow.SetMapFormat(YAML::Flow);
         flow << entry.second;
-        config.train.stages = flow.c_str();
+        (name == "data.path" ? config.data.path : config.train.stages) = flow.c_str();
         if (sources) (*sources)[name] = where;
         continue;
       }
@@ -420,6 +421,27 @@ std::string config_to_yaml(const Config& config) {
     out += "    " + member.substr(dot + 1) + ": " + format_value(key.field(copy)) + "\n";
   }
   return out;
+}
+
+std::vector<std::string> data_paths(const DataConfig& data) {
+  if (data.path.empty()) return {};
+  if (data.path.front() != '[') return {data.path};
+  YAML::Node list;
+  try {
+    list = YAML::Load(data.path);
+  } catch (const YAML::Exception& e) {
+    throw UserError("data.path list '" + data.path + "' does not parse (" + e.msg +
+                    "); give a file, a directory, a glob, or a YAML list of them");
+  }
+  std::vector<std::string> paths;
+  for (const YAML::Node& entry : list) {
+    if (!entry.IsScalar() || entry.Scalar().empty())
+      throw UserError("data.path list '" + data.path + "' holds " + kind_of(entry) +
+                      "; every entry must be a file, directory or glob");
+    paths.push_back(entry.Scalar());
+  }
+  if (paths.empty()) throw UserError("data.path is an empty list; give at least one file, directory or glob");
+  return paths;
 }
 
 std::string config_get(const Config& config, const std::string& name) {

@@ -62,7 +62,10 @@ struct TrainConfig {
 
 struct DataConfig {
   std::string task = "copy";     // copy | recall | text | shards
-  std::string path;              // text file, or shard file / glob for task=shards
+  std::string path;              // a file, directory or glob, or a YAML list of them kept as its text (data_paths)
+  int64_t eot = -1;              // the token that begins each document (shards; text: put before each file); -1 none
+  bool document_mask = false;    // attention stays inside each document (block-diagonal causal)
+  bool reset_positions = false;  // RoPE positions restart at 0 at each document start
   bool operator==(const DataConfig&) const = default;
 };
 
@@ -113,6 +116,9 @@ void config_set(Config& config, const std::string& assignment, ConfigSources* so
 void config_validate(const Config& config, const ConfigSources& sources = {});
 // The resolved config as YAML, every key, in definition order.
 std::string config_to_yaml(const Config& config);
+// data.path as a list of entries: a YAML list's items, else the one path ("" gives none). Throws rt::UserError for a
+// list that does not parse or holds anything but file names.
+std::vector<std::string> data_paths(const DataConfig& data);
 // One key's value ("parallel.cp" -> "2"; strings unquoted), for scripts; an unknown key throws rt::UserError.
 std::string config_get(const Config& config, const std::string& key);
 // Every key with its type, default and meaning, for --help.

@@ -29,6 +29,9 @@ std::string metrics_line(const StepMetrics& m) {
   if (m.long_range_loss) n += std::snprintf(buf + n, sizeof buf - n, " | long %.4f", *m.long_range_loss);
   n += std::snprintf(buf + n, sizeof buf - n, " | lr %.1e | grad %.2f | %.0f tok/s | %.0f ms | %.0f%% peak | %.1f GiB",
                      m.lr, m.grad_norm, m.tokens_per_s, m.ms_per_step, 100.0 * m.peak_fraction, m.memory_gib);
+  if (m.doc_skipped) n += std::snprintf(buf + n, sizeof buf - n, " | docs skip %.0f%%", 100.0 * *m.doc_skipped);
+  if (m.ring_blocks_skipped)
+    n += std::snprintf(buf + n, sizeof buf - n, " (ring blocks %.0f%%)", 100.0 * *m.ring_blocks_skipped);
   if (m.step < m.steps) std::snprintf(buf + n, sizeof buf - n, " | eta %s", duration_text(m.eta_s).c_str());
   return buf;
 }
@@ -45,6 +48,8 @@ std::string metrics_json(const StepMetrics& m) {
   j["peak_fraction"] = m.peak_fraction;
   j["memory_gib"] = m.memory_gib;
   if (m.checkpoint_ms) j["checkpoint_ms"] = *m.checkpoint_ms;
+  if (m.doc_skipped) j["doc_skipped_share"] = *m.doc_skipped;
+  if (m.ring_blocks_skipped) j["ring_blocks_skipped_share"] = *m.ring_blocks_skipped;
   return j.dump();
 }
 

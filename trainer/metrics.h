@@ -17,9 +17,13 @@ struct StepMetrics {
   double memory_gib = 0;                // resident memory of rank 0
   double eta_s = 0;
   std::optional<double> checkpoint_ms;  // training paused this long to save a checkpoint after the step
+  // data.document_mask: the share of the causal attention's (query, key) pairs that lie in other documents, which
+  // the kernels skip (to tile granularity), and with a ring the share of its block products skipped whole (rank 0's).
+  std::optional<double> doc_skipped, ring_blocks_skipped;
 };
 
-// "step 120/2000 | loss 1.2340 | long 0.5120 | lr 3.0e-04 | grad 0.81 | 1843 tok/s | 412 ms | 41% peak | 2.1 GiB | eta 3m12s"
+// "step 120/2000 | loss 1.2340 | long 0.5120 | lr 3.0e-04 | grad 0.81 | 1843 tok/s | 412 ms | 41% peak | 2.1 GiB |
+//  docs skip 63% (ring blocks 40%) | eta 3m12s"
 std::string metrics_line(const StepMetrics& m);
 // One JSON object, no newline: {"step":..,"loss":..,"lr":..,"grad_norm":..,"tokens_per_s":..,...}
 std::string metrics_json(const StepMetrics& m);

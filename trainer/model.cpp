@@ -185,7 +185,8 @@ void LlamaModel::layer_forward(size_t l, const Batch& b, bool write_output) {
   const size_t s = slot(l);
   backend_.rmsnorm_forward(a.x[l], p.value(w.input_norm), eps, a.h1[s], a.rstd1[s]);
   backend_.copy(a.x[l], a.xm[s]);  // xm = x + attention(norm(x))
-  attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[s], b.pos, b.batch, a.attn[s], a.xm[s]);
+  attention_->forward(attention_view(p, w.q, w.k, w.v, w.o, false), a.h1[s], b.pos, b.doc_start, b.batch, a.attn[s],
+                      a.xm[s]);
   backend_.rmsnorm_forward(a.xm[s], p.value(w.post_norm), eps, a.h2[s], a.rstd2[s]);
   backend_.gemm(precision_, a.h2[s], false, p.value(w.gate), true, a.gate[s], 1.f, 0.f);  // (N,I)
   backend_.gemm(precision_, a.h2[s], false, p.value(w.up), true, a.up[s], 1.f, 0.f);
@@ -248,8 +249,8 @@ void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& loss
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d xm
     // Attention: xm = x + attention(h1), h1 = norm(x).
     AttentionWeights g = attention_view(p, w.q, w.k, w.v, w.o, true);
-    attention_->backward(attention_view(p, w.q, w.k, w.v, w.o, false), g, a.h1[s], b.pos, b.batch, a.attn[s], a.dx,
-                         a.dtmp);
+    attention_->backward(attention_view(p, w.q, w.k, w.v, w.o, false), g, a.h1[s], b.pos, b.doc_start, b.batch,
+                         a.attn[s], a.dx, a.dtmp);
     Tensor g_in = p.grad(w.input_norm);
     backend_.rmsnorm_backward(a.dtmp, a.x[l], p.value(w.input_norm), a.rstd1[s], a.dtmp, g_in);
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d x

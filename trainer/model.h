@@ -15,7 +15,9 @@ struct Batch {
   int64_t batch = 0, seq = 0;
   Tensor tokens;  // (N) i32
   Tensor labels;  // (N) i32, negative = not trained on
-  Tensor pos;     // (N) i32 global positions (for RoPE)
+  Tensor pos;     // (N) i32 RoPE positions: global positions, or positions within each document (data.reset_positions)
+  Tensor doc_start;  // (N) i32 where each token's document starts in its sequence (data.document_mask); undefined:
+                     // each sequence is one document
 };
 
 // The RoPE of a model config (model.rope_theta and model.rope_scaling, HF's defaults resolved) for sequences of

@@ -91,15 +91,27 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
 
   Backend& backend = backend_for(device);
   const TrainConfig& tc = config.train;
-  auto dataset = dataset_make(config.data.task, config.data.path, tc.seq_len, config.model.vocab_size,
-                              static_cast<uint64_t>(tc.seed));
+  auto dataset = dataset_make(DatasetSpec{config.data.task, data_paths(config.data), tc.seq_len,
+                                          config.model.vocab_size, static_cast<uint64_t>(tc.seed), config.data.eot});
+  const bool documents = config.data.document_mask;  // attention inside each document
+  auto needs_documents = [&](bool wanted, const std::string& key) {
+    RT_USER_CHECK(!wanted || dataset->has_documents(),
+                  key + " needs document boundaries, but data.task=" + config.data.task +
+                      " gives one document per sequence; give data.task=text several files (a list or a directory), "
+                      "or set data.eot to the token that begins each document");
+  };
+  needs_documents(config.data.document_mask, "data.document_mask");
+  needs_documents(config.data.reset_positions, "data.reset_positions");
   const Sharding sharding = sharding_parse(config.parallel.sharding);
   const int64_t padded = sharded_length(tc.seq_len, mesh.cp, sharding);  // what the ring carries
   const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   std::unique_ptr<SequenceAttention> attention;
-  if (mesh.cp > 1)
-    attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, padded, sharding, true, precision);
-  else
+  RingAttention* ring = nullptr;  // its statistics: block products skipped by document masking
+  if (mesh.cp > 1) {
+    auto ring_attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, padded, sharding, true, precision);
+    ring = ring_attention.get();
+    attention = std::move(ring_attention);
+  } else
     attention = local_attention_make(backend, AttentionKernel::flash, precision);
   LlamaModel model(config.model, backend, *attention, precision, config.train.seq_len);
   model.set_recompute(tc.recompute == "full");
@@ -112,11 +124,12 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   std::unique_ptr<MetricsLog> metrics;
   if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir, first_step);
 
-  Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp);
+  Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp,
+                config.data.reset_positions);
   const std::vector<Chunk> shard = shard_chunks(padded, mesh.cp, mesh.cp_rank, sharding);
   const int64_t micro = tc.micro_batch_size, seq_local = padded / mesh.cp, n_local = micro * seq_local;
   Batch batch{micro, seq_local, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
-              backend.alloc({n_local}, DType::i32)};
+              backend.alloc({n_local}, DType::i32), documents ? backend.alloc({n_local}, DType::i32) : Tensor{}};
   Tensor losses = backend.alloc({n_local});
   std::vector<float> host_losses(static_cast<size_t>(n_local));
   const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
@@ -151,20 +164,32 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     backend.fill(model.params().grads(), 0.f);
     std::vector<LocalBatch> parts;
     std::array<double, 4> sums{};  // trained labels, long-range labels, loss sum, long-range loss sum
+    // trained labels, long-range labels; with document masking the causal (query, key) pairs and those inside documents
+    std::array<double, 4> counts{};
     for (int64_t m = 0; m < loader.micro_steps(); ++m) {
       parts.push_back(rank_shard(loader.get(step, m), shard));
-      for (size_t i = 0; i < parts.back().labels.size(); ++i) {
-        sums[0] += parts.back().labels[i] >= 0;
-        sums[1] += parts.back().labels[i] >= 0 && parts.back().long_range[i];
+      const LocalBatch& part = parts.back();
+      for (size_t i = 0; i < part.labels.size(); ++i) {
+        counts[0] += part.labels[i] >= 0;
+        counts[1] += part.labels[i] >= 0 && part.long_range[i];
       }
+      if (documents)
+        for (size_t i = 0; i < part.labels.size();)
+          for (const Chunk& c : shard)
+            for (int64_t p = c.start; p < c.start + c.length; ++p, ++i) {
+              counts[2] += static_cast<double>(p + 1);
+              counts[3] += static_cast<double>(p - part.doc_start[i] + 1);
+            }
     }
-    std::array<double, 2> counts{sums[0], sums[1]};
-    world.all_reduce_sum(counts.data(), 2);
+    const int64_t ring_pairs = ring ? ring->stats().block_pairs : 0;
+    const int64_t ring_skipped = ring ? ring->stats().block_pairs_skipped : 0;
+    world.all_reduce_sum(counts.data(), 4);
     const float loss_scale = counts[0] > 0 ? static_cast<float>(1.0 / counts[0]) : 0.f;
     for (const LocalBatch& part : parts) {
       backend.upload(part.tokens.data(), batch.tokens);
       backend.upload(part.labels.data(), batch.labels);
       backend.upload(part.pos.data(), batch.pos);
+      if (documents) backend.upload(part.doc_start.data(), batch.doc_start);
       model.forward_backward(batch, loss_scale, losses);
       backend.download(losses, host_losses.data());
       for (size_t i = 0; i < host_losses.size(); ++i) {
@@ -206,6 +231,12 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       m.memory_gib = static_cast<double>(memory_resident_bytes()) / (1u << 30);
       m.eta_s = total.seconds() / static_cast<double>(step + 1 - first_step) * static_cast<double>(tc.steps - step - 1);
       if (saved.written) m.checkpoint_ms = 1e3 * saved.saved.seconds;
+      if (documents && counts[2] > 0) m.doc_skipped = 1.0 - counts[3] / counts[2];
+      if (documents && ring) {
+        const int64_t done = ring->stats().block_pairs - ring_pairs;
+        const int64_t skipped = ring->stats().block_pairs_skipped - ring_skipped;
+        if (done + skipped > 0) m.ring_blocks_skipped = static_cast<double>(skipped) / static_cast<double>(done + skipped);
+      }
       metrics->append(m);
       if (log) {
         std::printf("%s\n", metrics_line(m).c_str());

@@ -72,9 +72,12 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
           for (int64_t it = i_first / Bq; it < nqt; ++it) {
             const int64_t i0 = it * Bq, bq = std::min(Bq, p.Tq - i0);
             const int64_t diag = p.q_offset + i0 - p.k_offset - j0 + 1;
+            const DocRange doc = doc_range(p, i0, bq);
+            if (doc.lo_min >= j0 + bk) continue;  // every row's document starts after this key tile
             // Query rows [r0, r0 + rows) of the tile against keys [0, n): s = Q Kt, dp = dO Vt (rows, round16(n)),
             // P and dS' = scale * dS, then dV (n, D) += P^T dO, dQ (rows, D) += dS' K, dK (n, D) += dS'^T Q.
-            auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
+            // doc_cut: some row's document starts after key j0 (P = dS = 0 for those keys).
+            auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n, bool doc_cut) {
               const int64_t row = h * p.Tq + i0 + r0;  // first row in the head-major (Hq, Tq, D) arrays
               const float* qi = qh + row * D;
               const float* doi = doh + row * D;
@@ -83,18 +86,24 @@ void backward(const AttentionProblem& p, const float* q, const float* k, const f
               K::R::template softmax_grad<decltype(masked)::value, kBf16>(rows, n, diag + r0, p.scale,
                                                                    lse + h * p.Tq + i0 + r0, delta + h * p.Tq + i0 + r0,
                                                                    s.get(), dp.get(), Bk);
+              if (doc_cut) {
+                mask_documents(p, i0 + r0, rows, j0, n, s.get(), Bk, 0.f);
+                mask_documents(p, i0 + r0, rows, j0, n, dp.get(), Bk, 0.f);
+              }
               K::G::run(n, D, rows, s.get(), 1, Bk, doi, D, true, dva.get(), D);
               K::G::run(rows, D, n, dp.get(), Bk, 1, kc.get(), D, true, dqt + row * D, D);
               K::G::run(n, D, rows, dp.get(), 1, Bk, qi, D, true, dka.get(), D);
             };
-            if (visible_keys(p, i0) >= j0 + bk) {  // every row sees the whole tile
-              step(std::false_type{}, 0, bq, bk);
+            if (visible_keys(p, i0) >= j0 + bk && doc.lo_max <= j0) {  // every row sees the whole tile
+              step(std::false_type{}, 0, bq, bk, false);
               continue;
             }
-            // Diagonal-crossing tile: row blocks, each only up to the keys its last row sees.
+            // Diagonal-crossing or document-cut tile: row blocks, each only up to the keys its last row sees,
+            // skipped where every row's document starts after those keys.
             for (int64_t r0 = 0; r0 < bq; r0 += kDiagRows) {
               const int64_t rows = std::min(kDiagRows, bq - r0), n = row_visible(diag, r0 + rows - 1, bk);
-              if (n > 0) step(std::true_type{}, r0, rows, n);
+              const DocRange block = doc_range(p, i0 + r0, rows);
+              if (n > 0 && block.lo_min < j0 + n) step(std::true_type{}, r0, rows, n, block.lo_max > j0);
             }
           }
         for (int64_t j = 0; j < bk; ++j) {

@@ -67,29 +67,35 @@ void forward(const AttentionProblem& p, const float* q, const float* k, const fl
         std::fill(m.get(), m.get() + bq, kNegInf);
         std::fill(l.get(), l.get() + bq * kSumLanes, 0.f);
         std::fill(acc.get(), acc.get() + bq * D, 0.f);
-        for (int64_t jt = 0; jt * Bk < nk; ++jt) {
+        // Document masking: key tiles before every row's document are skipped.
+        const DocRange doc = doc_range(p, i0, bq);
+        for (int64_t jt = doc.lo_min / Bk; jt * Bk < nk; ++jt) {
           const int64_t j0 = jt * Bk, bk = std::min(Bk, nk - j0);
           const float* ktile = kt + (kv * nkt + jt) * D * Bk;  // (D, Bk)
           const float* vtile = vp + (kv * nkt + jt) * Bk * D;  // (bk, D)
           const int64_t diag = p.q_offset + i0 - p.k_offset - j0 + 1;
           // Rows [r0, r0 + rows) against keys [0, n) of the tile: s = qs Kt (rows, round16(n)), online softmax,
           // acc = alpha * acc + P V.
-          auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n) {
+          // doc_cut: some row's document starts after key j0 (those keys get -inf scores first).
+          auto step = [&](auto masked, int64_t r0, int64_t rows, int64_t n, bool doc_cut) {
             float* sr = s.get() + r0 * Bk;
             K::G::run(rows, round_up(n, 16), D, qs.get() + r0 * D, D, 1, ktile, Bk, false, sr, Bk);
+            if (doc_cut) mask_documents(p, i0 + r0, rows, j0, n, sr, Bk, kNegInf);
             K::R::template softmax_online<decltype(masked)::value, kBf16>(
                 rows, n, diag + r0, sr, Bk, m.get() + r0, l.get() + r0 * kSumLanes, alpha.get() + r0, p.scale);
             K::R::rescale_rows(rows, D, alpha.get() + r0, acc.get() + r0 * D);
             K::G::run(rows, D, n, sr, Bk, 1, vtile, D, true, acc.get() + r0 * D, D);
           };
-          if (j0 + bk <= nfull) {  // every row sees the whole tile
-            step(std::false_type{}, 0, bq, bk);
+          if (j0 + bk <= nfull && doc.lo_max <= j0) {  // every row sees the whole tile
+            step(std::false_type{}, 0, bq, bk, false);
             continue;
           }
-          // Diagonal-crossing tile: row blocks, each only up to the keys its last row sees.
+          // Diagonal-crossing or document-cut tile: row blocks, each only up to the keys its last row sees, skipped
+          // where every row's document starts after those keys.
           for (int64_t r0 = 0; r0 < bq; r0 += kDiagRows) {
             const int64_t rows = std::min(kDiagRows, bq - r0), n = row_visible(diag, r0 + rows - 1, bk);
-            if (n > 0) step(std::true_type{}, r0, rows, n);
+            const DocRange block = doc_range(p, i0 + r0, rows);
+            if (n > 0 && block.lo_min < j0 + n) step(std::true_type{}, r0, rows, n, block.lo_max > j0);
           }
         }
         for (int64_t i = 0; i < bq; ++i) {

@@ -110,6 +110,34 @@ inline int64_t visible_keys(const AttentionProblem& p, int64_t i) {
   return std::clamp<int64_t>(p.q_offset + i - p.k_offset + 1, 0, p.Tk);
 }
 
+// Document masking (AttentionProblem::q_doc_start) over query rows [i, i + rows): the smallest and the largest first
+// visible key of a row, as key indices of the block clamped to [0, Tk]. No row sees a key before `lo_min`; keys at or
+// past `lo_max` are in every row's document. Both 0 without document masking.
+struct DocRange {
+  int64_t lo_min = 0, lo_max = 0;
+};
+inline DocRange doc_range(const AttentionProblem& p, int64_t i, int64_t rows) {
+  if (p.q_doc_start == nullptr || rows <= 0) return {};
+  DocRange r{p.Tk, 0};
+  for (int64_t t = i; t < i + rows; ++t) {
+    const int64_t first = std::clamp<int64_t>(p.q_doc_start[t] - p.k_offset, 0, p.Tk);
+    r.lo_min = std::min(r.lo_min, first);
+    r.lo_max = std::max(r.lo_max, first);
+  }
+  return r;
+}
+
+// A tile x (rows, ldx) of query rows [i, i + rows) against keys [j0, j0 + n) of the block: `value` where the key
+// lies before the row's document. The forward sets the scores to -inf (P = 0); the backward zeroes P and dS after the
+// softmax gradient (a row that sees no key of the block has lse = -inf, so its P must not be recomputed from it).
+inline void mask_documents(const AttentionProblem& p, int64_t i, int64_t rows, int64_t j0, int64_t n, float* x,
+                           int64_t ldx, float value) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t cut = std::clamp<int64_t>(p.q_doc_start[i + r] - p.k_offset - j0, 0, n);
+    std::fill(x + r * ldx, x + r * ldx + cut, value);
+  }
+}
+
 // kt (D, ldkt) = x (n, D)^T with row stride ldx; columns [n, ldkt) are zero.
 inline void pack_transposed(const float* x, int64_t ldx, int64_t n, int64_t D, float* kt, int64_t ldkt) {
   for (int64_t d = 0; d < D; ++d) {

@@ -1,4 +1,5 @@
 // Reference attention on the CPU: per head and per block of queries, scores via GEMM, softmax, GEMM.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -18,6 +19,13 @@ int64_t visible_keys(const AttentionProblem& p, int64_t i) {
   if (!p.causal) return p.Tk;
   int64_t n = p.q_offset + i - p.k_offset + 1;
   return n < 0 ? 0 : (n > p.Tk ? p.Tk : n);
+}
+
+// First key of the block visible to query row i: 0, or with document masking the start of the row's document.
+int64_t first_visible_key(const AttentionProblem& p, int64_t i) {
+  if (p.q_doc_start == nullptr) return 0;
+  const int64_t first = p.q_doc_start[i] - p.k_offset;
+  return first < 0 ? 0 : (first > p.Tk ? p.Tk : first);
 }
 
 void check_problem(const AttentionProblem& p) {
@@ -54,23 +62,24 @@ void attention_reference_forward(const AttentionProblem& p, const float* q, cons
         cpu::gemm(false, true, rows, nk, p.D, p.scale, q + i0 * ldq + h * p.D, ldq, k + kv * p.D, ldk, 0.f, s.data(), nk);
         for (int64_t i = 0; i < rows; ++i) {
           float* si = s.data() + i * nk;
-          const int64_t n = visible_keys(p, i0 + i);
-          if (n == 0) {
+          const int64_t n = visible_keys(p, i0 + i), first = first_visible_key(p, i0 + i);  // keys [first, n)
+          if (first >= n) {
             for (int64_t j = 0; j < nk; ++j) si[j] = 0.f;
             lh[i] = -std::numeric_limits<float>::infinity();
             continue;
           }
-          float mx = si[0];
-          for (int64_t j = 1; j < n; ++j) mx = si[j] > mx ? si[j] : mx;
+          float mx = si[first];
+          for (int64_t j = first + 1; j < n; ++j) mx = si[j] > mx ? si[j] : mx;
           float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < n; ++j) {
+          for (int64_t j = first; j < n; ++j) {
             si[j] = cpu::exp_fast(si[j] - mx);
             sum += si[j];
           }
           const float inv = 1.f / sum;
 #pragma omp simd
-          for (int64_t j = 0; j < n; ++j) si[j] *= inv;
+          for (int64_t j = first; j < n; ++j) si[j] *= inv;
+          for (int64_t j = 0; j < first; ++j) si[j] = 0.f;
           for (int64_t j = n; j < nk; ++j) si[j] = 0.f;
           lh[i] = mx + std::log(sum);
         }
@@ -106,11 +115,12 @@ void attention_reference_backward(const AttentionProblem& p, const float* q, con
           cpu::gemm(false, true, rows, nk, p.D, p.scale, qh, ldq, k + kv * p.D, ldk, 0.f, pm.data(), nk);
           for (int64_t i = 0; i < rows; ++i) {
             float* pi = pm.data() + i * nk;
-            const int64_t n = visible_keys(p, i0 + i);
+            const int64_t n = visible_keys(p, i0 + i), first = first_visible_key(p, i0 + i);  // keys [first, n)
             const float l = lh[i];
+            for (int64_t j = 0; j < std::min(first, n); ++j) pi[j] = 0.f;
 #pragma omp simd
-            for (int64_t j = 0; j < n; ++j) pi[j] = cpu::exp_fast(pi[j] - l);
-            for (int64_t j = n; j < nk; ++j) pi[j] = 0.f;
+            for (int64_t j = first; j < n; ++j) pi[j] = cpu::exp_fast(pi[j] - l);
+            for (int64_t j = std::max(first, n); j < nk; ++j) pi[j] = 0.f;
             float d = 0.f;
 #pragma omp simd reduction(+ : d)
             for (int64_t c = 0; c < p.D; ++c) d += doh[i * ldq + c] * oh[i * ldq + c];

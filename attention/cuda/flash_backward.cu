@@ -23,6 +23,7 @@ struct BackwardParams {
   int Hq, Hk, D;
   bool causal;
   float scale, scale_log2;
+  const int32_t* q_doc;  // (Tq) document starts (AttentionProblem::q_doc_start), or nullptr
 };
 
 template <int DP>
@@ -121,15 +122,19 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(BackwardParams p)
       }
     }
 
-    // P^T = exp2(S^T * scale log2 e - lse log2 e), 0 where masked; dS^T = P^T * (dP^T - delta).
-    const bool masked = j0 + kBc > p.Tk || (p.causal && p.k_offset + j0 + kBc - 1 > p.q_offset + i0);
+    // P^T = exp2(S^T * scale log2 e - lse log2 e), 0 where masked (past Tk, after the query, or before the query's
+    // document); dS^T = P^T * (dP^T - delta).
+    const bool masked =
+        j0 + kBc > p.Tk || (p.causal && p.k_offset + j0 + kBc - 1 > p.q_offset + i0) || p.q_doc != nullptr;
 #pragma unroll
     for (int nt = 0; nt < kSt; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = key_lo + (e >= 2 ? 8 : 0), query = nt * 8 + 2 * t + (e & 1);
         float pv = exp2_fast(st[nt][e] * p.scale_log2 - sl[query]);
-        if (masked && (j0 + key >= p.Tk || (p.causal && p.k_offset + j0 + key > p.q_offset + i0 + query))) pv = 0.f;
+        if (masked && (j0 + key >= p.Tk || (p.causal && p.k_offset + j0 + key > p.q_offset + i0 + query) ||
+                       (p.q_doc && i0 + query < p.Tq && p.k_offset + j0 + key < p.q_doc[i0 + query])))
+          pv = 0.f;
         st[nt][e] = pv;
         dpt[nt][e] = pv * (dpt[nt][e] - sd[query]);
       }
@@ -233,7 +238,8 @@ void backward_launch(const AttentionProblem& p, int64_t Dp, const bf16* q, const
   RT_CHECK((p.Tk + kBc - 1) / kBc <= 65535, "CUDA flash backward: Tk = " + std::to_string(p.Tk) + " is too long");
   const BackwardParams bp{q,    k,    v,    dout, lse,        delta,      dq,
                           dk,   dv,   p.Tq, p.Tk, p.q_offset, p.k_offset, static_cast<int>(p.Hq),
-                          static_cast<int>(p.Hk), static_cast<int>(p.D), p.causal, p.scale, p.scale * kLog2e};
+                          static_cast<int>(p.Hk), static_cast<int>(p.D), p.causal, p.scale, p.scale * kLog2e,
+                          p.q_doc_start};
   switch (Dp) {
     case 32: return backward_run<32>(bp, stream);
     case 64: return backward_run<64>(bp, stream);

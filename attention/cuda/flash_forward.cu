@@ -21,7 +21,8 @@ struct ForwardParams {
   int64_t Tq, Tk, q_offset, k_offset;
   int Hq, Hk, D;
   bool causal;
-  float scale_log2;  // softmax scale * log2(e): the kernel works in base 2
+  float scale_log2;       // softmax scale * log2(e): the kernel works in base 2
+  const int32_t* q_doc;   // (Tq) document starts (AttentionProblem::q_doc_start), or nullptr
 };
 
 template <int DP>
@@ -56,22 +57,28 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(ForwardParams p) {
     return;
   }
   const int64_t n_tiles = (nk + kBc - 1) / kBc;
+  // Document masking: key tiles before the first row's document (the earliest: starts are non-decreasing) are skipped.
+  const int64_t j_first = p.q_doc ? min(nk, max(int64_t{0}, p.q_doc[i0] - p.k_offset)) / kBc : 0;
   const bf16* qh = p.q + h * p.Tq * DP;
   const bf16* kh = p.k + kvh * p.Tk * DP;
   const bf16* vh = p.v + kvh * p.Tk * DP;
 
   load_rows_async<kBr, DP, kThreads>(sq, qh, i0, p.Tq);
-  load_rows_async<kBc, DP, kThreads>(sk, kh, 0, p.Tk);
-  load_rows_async<kBc, DP, kThreads>(sv, vh, 0, p.Tk);
+  load_rows_async<kBc, DP, kThreads>(sk, kh, j_first * kBc, p.Tk);
+  load_rows_async<kBc, DP, kThreads>(sv, vh, j_first * kBc, p.Tk);
   cp_async_commit();
 
   uint32_t qf[kKs][4];            // this warp's 16 query rows as A fragments, loaded once
   float acc[kOt][4] = {};         // O (16 x DP), unnormalised
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and partial sums: lo, hi rows
   const int64_t q_lo = p.q_offset + i0 + warp * 16 + g;     // global position of the lo row
+  // First visible global key of the lo and hi rows (document masking; 0 without it).
+  const int64_t row_lo = i0 + warp * 16 + g;
+  const int64_t doc_lo = p.q_doc && row_lo < p.Tq ? p.q_doc[row_lo] : 0;
+  const int64_t doc_hi = p.q_doc && row_lo + 8 < p.Tq ? p.q_doc[row_lo + 8] : 0;
 
-  for (int64_t j = 0; j < n_tiles; ++j) {
-    const int stage = static_cast<int>(j & 1);
+  for (int64_t j = j_first; j < n_tiles; ++j) {
+    const int stage = static_cast<int>((j - j_first) & 1);
     if (j + 1 < n_tiles) {  // prefetch the next K/V tile into the other stage
       load_rows_async<kBc, DP, kThreads>(sk + (stage ^ 1) * kBc * kLd, kh, (j + 1) * kBc, p.Tk);
       load_rows_async<kBc, DP, kThreads>(sv + (stage ^ 1) * kBc * kLd, vh, (j + 1) * kBc, p.Tk);
@@ -81,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(ForwardParams p) {
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (j == 0) {
+    if (j == j_first) {
 #pragma unroll
       for (int kk = 0; kk < kKs; ++kk) ldmatrix_x4(qf[kk], sq + (warp * 16 + lane % 16) * kLd + kk * 16 + (lane / 16) * 8);
     }
@@ -99,9 +106,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(ForwardParams p) {
         mma_bf16_x2(s[2 * jp], s[2 * jp + 1], qf[kk], b);
       }
 
-    // Base-2 scores; -inf where the key is past Tk or (causal) after the query.
+    // Base-2 scores; -inf where the key is past Tk, (causal) after the query, or before the query's document.
     const int64_t j0 = j * kBc;
-    const bool masked = j0 + kBc > p.Tk || (p.causal && p.k_offset + j0 + kBc - 1 > p.q_offset + i0);
+    const bool masked =
+        j0 + kBc > p.Tk || (p.causal && p.k_offset + j0 + kBc - 1 > p.q_offset + i0) || p.q_doc != nullptr;
 #pragma unroll
     for (int nt = 0; nt < kSt; ++nt)
 #pragma unroll
@@ -109,7 +117,9 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(ForwardParams p) {
         float x = s[nt][e] * p.scale_log2;
         if (masked) {
           const int64_t key = j0 + nt * 8 + 2 * t + (e & 1);
-          if (key >= p.Tk || (p.causal && p.k_offset + key > q_lo + (e >= 2 ? 8 : 0))) x = -INFINITY;
+          if (key >= p.Tk || (p.causal && p.k_offset + key > q_lo + (e >= 2 ? 8 : 0)) ||
+              p.k_offset + key < (e >= 2 ? doc_hi : doc_lo))
+            x = -INFINITY;
         }
         s[nt][e] = x;
       }
@@ -196,7 +206,8 @@ void forward_launch(const AttentionProblem& p, int64_t Dp, const bf16* q, const 
                          o,          lse,        p.Tq,
                          p.Tk,       p.q_offset, p.k_offset,
                          static_cast<int>(p.Hq), static_cast<int>(p.Hk), static_cast<int>(p.D),
-                         p.causal,   p.scale * kLog2e};
+                         p.causal,   p.scale * kLog2e,
+                         p.q_doc_start};
   switch (Dp) {
     case 32: return forward_run<32>(fp, p.Tq, stream);
     case 64: return forward_run<64>(fp, p.Tq, stream);

@@ -40,6 +40,7 @@ namespace {
 // ---------------------------------------------------------------- naive attention in T
 // q (Tq,Hq,D), k, v (Tk,Hk,D) -> o (Tq,Hq,D), lse (Hq,Tq); rows that see no key: o = 0, lse = -inf.
 bool visible(const AttentionProblem& p, int64_t i, int64_t j) {
+  if (p.q_doc_start && p.k_offset + j < p.q_doc_start[i]) return false;  // before the query's document
   return !p.causal || p.k_offset + j <= p.q_offset + i;
 }
 
@@ -295,7 +296,7 @@ TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
     };
     Tensor tq = tensor(q, {T, c.Hq, c.D}), tk = tensor(k, {T, c.Hk, c.D}), tv = tensor(v, {T, c.Hk, c.D});
     Tensor to = tensor(uniform(nq, -9, 9), {T, c.Hq, c.D}), tlse = tensor(uniform(c.Hq * T, -9, 9), {c.Hq, T});
-    attn->forward(tq, tk, tv, to, tlse);
+    attn->forward(tq, tk, tv, Tensor{}, to, tlse);
 
     VecF o(nq), lse(c.Hq * T), dq(nq), dk(nk), dv(nk);
     VecF delta(c.Hq * T);
@@ -309,7 +310,7 @@ TEST_F(AttentionTest, LocalSequenceAttentionIsCausalKernelAtOffsetZero) {
     // Garbage in the gradient buffers must be overwritten, not accumulated into.
     Tensor tdq = tensor(uniform(nq, -9, 9), {T, c.Hq, c.D}), tdk = tensor(uniform(nk, -9, 9), {T, c.Hk, c.D});
     Tensor tdv = tensor(uniform(nk, -9, 9), {T, c.Hk, c.D});
-    attn->backward(tq, tk, tv, to, tlse, tensor(dout, {T, c.Hq, c.D}), tdq, tdk, tdv);
+    attn->backward(tq, tk, tv, Tensor{}, to, tlse, tensor(dout, {T, c.Hq, c.D}), tdq, tdk, tdv);
     EXPECT_EQ(read(tdq), dq);
     EXPECT_EQ(read(tdk), dk);
     EXPECT_EQ(read(tdv), dv);
@@ -496,6 +497,91 @@ TEST_F(AttentionTest, FlashBf16KernelsMatchNaiveBf16) {
       expect_close(name + " dv+=", dv, nai.dv, ref.dv);
       EXPECT_GT(rel_err_l2(o, ref.o), 8 * FLT_EPSILON) << name << ": o is as exact as fp32: nothing was rounded";
       EXPECT_GT(rel_err_l2(dk, ref.dk), 8 * FLT_EPSILON) << name << ": dk is as exact as fp32";
+    }
+  }
+}
+
+// Document masking (AttentionProblem::q_doc_start, data.document_mask): a query sees only the keys of its own
+// document. Documents of irregular lengths (1 token, shorter and longer than a tile, a tile edge exactly) over block
+// pairs at the offsets a ring step gives: the diagonal block, an earlier key block whose keys some rows' documents
+// start after (those rows see none), a later query block. Every fp32 tiling and the reference kernel against the
+// double naive attention (tolerance from the naive fp32 one), the bf16 kernels against the naive bf16 one; with one
+// document the mask must change nothing, bit for bit.
+TEST_F(AttentionTest, DocumentMaskedKernelsMatchNaive) {
+  struct DocCase {
+    const char* name;
+    int64_t Tq, Tk, Hq, Hk, D, q_offset, k_offset;
+    std::vector<int64_t> lengths;  // document lengths from position 0, cycled to cover the block pair
+  };
+  const DocCase cases[] = {
+      {"diagonal T=203 GQA 3/1 D=32 docs 50,1,17,90", 203, 203, 3, 1, 32, 0, 0, {50, 1, 17, 90}},
+      {"diagonal T=300 H=2/2 D=64 docs 128 (whole tiles skipped)", 300, 300, 2, 2, 64, 0, 0, {128}},
+      {"earlier keys Tq=70 Tk=90 q@130 k@20 GQA 4/2 D=64 docs 40,100", 70, 90, 4, 2, 64, 130, 20, {40, 100}},
+      {"later queries Tq=96 Tk=64 q@64 k@0 D=32 docs 7,64,3", 96, 64, 2, 1, 32, 64, 0, {7, 64, 3}},
+      {"one document T=150 D=32", 150, 150, 2, 2, 32, 0, 0, {100000}},
+  };
+  const FlashVariant bf16_variants[] = {{"bf16 auto", {FlashGemm::kBf16, 0, 0}}, {"bf16 16x16", {FlashGemm::kBf16, 16, 16}}};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const DocCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<int32_t> doc(static_cast<size_t>(c.Tq));  // per query: where its document starts
+    for (int64_t i = 0, start = 0, next = 0, d = 0; i < c.Tq; ++i) {
+      while (next <= c.q_offset + i) start = next, next += c.lengths[static_cast<size_t>(d++) % c.lengths.size()];
+      doc[static_cast<size_t>(i)] = static_cast<int32_t>(start);
+    }
+    AttentionProblem p{c.Tq, c.Tk, c.Hq, c.Hk, c.D, true, c.q_offset, c.k_offset, 1.0f / std::sqrt(float(c.D))};
+    AttentionProblem masked = p;
+    masked.q_doc_start = doc.data();
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    const VecF q = uniform(nq, -1, 1), k = uniform(nk, -1, 1), v = uniform(nk, -1, 1), dout = uniform(nq, -1, 1);
+    VecF of, lsef, dqf(nq), dkf(nk), dvf(nk);
+    VecD od, lsed, dqd(nq), dkd(nk), dvd(nk);
+    naive_forward(masked, q, k, v, of, lsef);
+    naive_backward(masked, q, k, v, of, dout, lsef, dqf, dkf, dvf);
+    naive_forward(masked, as<double>(q), as<double>(k), as<double>(v), od, lsed);
+    naive_backward(masked, as<double>(q), as<double>(k), as<double>(v), od, as<double>(dout), lsed, dqd, dkd, dvd);
+    auto check = [&](const std::string& name, const VecF& o, const VecF& lse, const VecF& dq, const VecF& dk,
+                     const VecF& dv) {
+      expect_close(name + " o", o, of, od);
+      expect_close(name + " lse", lse, lsef, lsed);
+      expect_close(name + " dq", dq, dqf, dqd);
+      expect_close(name + " dk", dk, dkf, dkd);
+      expect_close(name + " dv", dv, dvf, dvd);
+    };
+    {
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), dq(nq), dk(nk), dv(nk);
+      attention_reference_forward(masked, q.data(), k.data(), v.data(), o.data(), lse.data());
+      attention_reference_backward(masked, q.data(), k.data(), v.data(), o.data(), dout.data(), lse.data(), dq.data(),
+                                   dk.data(), dv.data());
+      check(std::string(c.name) + " [reference]", o, lse, dq, dk, dv);
+    }
+    for (const FlashVariant& fv : kFlashVariants) {
+      SCOPED_TRACE(fv.name);
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), dq(nq), dk(nk), dv(nk);
+      flash_forward_backward(fv.opt, masked, q, k, v, dout, o, lse, dq, dk, dv);
+      check(std::string(c.name) + " [" + fv.name + "]", o, lse, dq, dk, dv);
+      if (c.lengths[0] >= c.q_offset + c.Tq) {  // one document: exactly the unmasked kernels
+        VecF o1(nq), lse1(c.Hq * c.Tq), dq1(nq), dk1(nk), dv1(nk);
+        flash_forward_backward(fv.opt, p, q, k, v, dout, o1, lse1, dq1, dk1, dv1);
+        EXPECT_EQ(o, o1);
+        EXPECT_EQ(dq, dq1);
+        EXPECT_EQ(dk, dk1);
+      }
+    }
+    AttentionProblem masked_bf16 = masked;
+    masked_bf16.bf16_inputs = true;
+    const Result<double> ref = naive<double>(masked_bf16, q, k, v, dout, [](float x) { return x; });
+    const Result<float> nai = naive<float>(masked_bf16, q, k, v, dout, bf16);
+    for (const FlashVariant& fv : bf16_variants) {
+      SCOPED_TRACE(fv.name);
+      const std::string name = std::string(c.name) + " [" + fv.name + "]";
+      VecF o(nq, nan), lse(c.Hq * c.Tq, nan), dq(nq), dk(nk), dv(nk);
+      flash_forward_backward(fv.opt, masked_bf16, q, k, v, dout, o, lse, dq, dk, dv);
+      expect_close(name + " o", o, nai.o, ref.o);
+      expect_close(name + " lse", lse, nai.lse, ref.lse);
+      expect_close(name + " dq", dq, nai.dq, ref.dq);
+      expect_close(name + " dk", dk, nai.dk, ref.dk);
+      expect_close(name + " dv", dv, nai.dv, ref.dv);
     }
   }
 }

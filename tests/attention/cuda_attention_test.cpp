@@ -67,7 +67,8 @@ class CudaAttentionTest : public ::testing::Test {
 
   // Forward and backward of one block pair on the GPU, checked against the naive versions. dq, dk, dv start from
   // random values, so the check also covers accumulation (+=).
-  void check(const std::string& name, AttentionProblem p) {
+  // doc_start: per query, where its document starts (document masking), or empty.
+  void check(const std::string& name, AttentionProblem p, const std::vector<int32_t>& doc_start = {}) {
     p.scale = 1.0f / std::sqrt(static_cast<float>(p.D));
     const int64_t nq = p.Tq * p.Hq * p.D, nk = p.Tk * p.Hk * p.D;
     const VecF q = randn(nq), k = randn(nk), v = randn(nk), dout = randn(nq);
@@ -75,9 +76,18 @@ class CudaAttentionTest : public ::testing::Test {
     Tensor tq = on_gpu(q), tk = on_gpu(k), tv = on_gpu(v), tdo = on_gpu(dout), to = gpu().alloc({nq}),
            tl = gpu().alloc({p.Hq * p.Tq}), td = gpu().alloc({p.Hq * p.Tq}), tdq = on_gpu(dq0), tdk = on_gpu(dk0),
            tdv = on_gpu(dv0);
-    ops().forward(p, tq.f32(), tk.f32(), tv.f32(), to.f32(), tl.f32());
-    ops().delta(p, to.f32(), tdo.f32(), td.f32());
-    ops().backward(p, tq.f32(), tk.f32(), tv.f32(), tdo.f32(), tl.f32(), td.f32(), tdq.f32(), tdk.f32(), tdv.f32());
+    AttentionProblem on_device = p;
+    Tensor tdoc;
+    if (!doc_start.empty()) {
+      tdoc = gpu().alloc({p.Tq}, DType::i32);
+      gpu().upload(doc_start.data(), tdoc);
+      on_device.q_doc_start = tdoc.i32();
+      p.q_doc_start = doc_start.data();  // the naive versions read it on the host
+    }
+    ops().forward(on_device, tq.f32(), tk.f32(), tv.f32(), to.f32(), tl.f32());
+    ops().delta(on_device, to.f32(), tdo.f32(), td.f32());
+    ops().backward(on_device, tq.f32(), tk.f32(), tv.f32(), tdo.f32(), tl.f32(), td.f32(), tdq.f32(), tdk.f32(),
+                   tdv.f32());
 
     const Result<double> ref = naive<double>(p, q, k, v, dout, [](float x) { return x; });
     const Result<float> nai = naive<float>(p, q, k, v, dout, bf16);
@@ -162,6 +172,22 @@ TEST_F(CudaAttentionTest, RingBlockOffsets) {
   check("rows that see no key", problem(150, 100, 2, 2, 64, true, 0, 40));
 }
 
+// Document masking (packed documents): a query sees only keys of its own document. Documents of 1 token, shorter
+// and longer than the 64-key tiles; on the diagonal block and on a ring block whose first rows see no key.
+TEST_F(CudaAttentionTest, DocumentMask) {
+  auto starts = [](int64_t Tq, int64_t q_offset, std::vector<int64_t> lengths) {
+    std::vector<int32_t> doc(static_cast<size_t>(Tq));
+    for (int64_t i = 0, start = 0, next = 0, d = 0; i < Tq; ++i) {
+      while (next <= q_offset + i) start = next, next += lengths[static_cast<size_t>(d++) % lengths.size()];
+      doc[static_cast<size_t>(i)] = static_cast<int32_t>(start);
+    }
+    return doc;
+  };
+  check("documents 50,1,17,90", problem(203, 203, 2, 1, 64, true), starts(203, 0, {50, 1, 17, 90}));
+  check("documents 130 (tiles skipped)", problem(300, 300, 2, 2, 32, true), starts(300, 0, {130}));
+  check("earlier keys, documents 40,100", problem(70, 90, 4, 2, 64, true, 130, 20), starts(70, 130, {40, 100}));
+}
+
 // delta = rowsum(dout * o) and the ring's merge, against double precision with the CPU kernel as naive version.
 TEST_F(CudaAttentionTest, DeltaMergeGatherMatchCpu) {
   const int64_t T = 77, H = 3, D = 40, n = 30, row = 20;
@@ -223,8 +249,8 @@ TEST_F(CudaAttentionTest, LocalSequenceAttentionOnGpu) {
   Tensor tq = shaped(q, Hq), tk = shaped(k, Hk), tv = shaped(v, Hk), tdo = shaped(dout, Hq);
   Tensor to = gpu().alloc({T, Hq, D}), tl = gpu().alloc({Hq, T}), tdq = shaped(randn(T * Hq * D), Hq),
          tdk = shaped(randn(T * Hk * D), Hk), tdv = shaped(randn(T * Hk * D), Hk);
-  attn->forward(tq, tk, tv, to, tl);
-  attn->backward(tq, tk, tv, to, tl, tdo, tdq, tdk, tdv);
+  attn->forward(tq, tk, tv, Tensor{}, to, tl);
+  attn->backward(tq, tk, tv, Tensor{}, to, tl, tdo, tdq, tdk, tdv);
   const Result<double> ref = naive<double>(p, q, k, v, dout, [](float x) { return x; });
   const Result<float> nai = naive<float>(p, q, k, v, dout, bf16);
   expect_close("local o", read(to), nai.o, ref.o);

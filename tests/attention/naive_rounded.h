@@ -44,22 +44,24 @@ inline Result<T> naive(const AttentionProblem& p, const VecF& q, const VecF& k, 
   for (int64_t h = 0; h < p.Hq; ++h) {
     const int64_t kh = h / group;
     for (int64_t i = 0; i < p.Tq; ++i) {
+      // Visible keys [first, n): causal, and with document masking from the row's document start on.
       const int64_t n = p.causal ? std::clamp<int64_t>(p.q_offset + i - p.k_offset + 1, 0, p.Tk) : p.Tk;
-      if (n == 0) {
+      const int64_t first = p.q_doc_start ? std::clamp<int64_t>(p.q_doc_start[i] - p.k_offset, 0, p.Tk) : 0;
+      if (first >= n) {
         r.lse[h * p.Tq + i] = -std::numeric_limits<T>::infinity();
         continue;
       }
       T m = -std::numeric_limits<T>::infinity(), l = 0;
-      for (int64_t j = 0; j < n; ++j) {
+      for (int64_t j = first; j < n; ++j) {
         T acc = 0;
         for (int64_t d = 0; d < D; ++d) acc += Q(i, h, d) * K(j, kh, d);
         s[j] = acc * scale;
         m = std::max(m, s[j]);
       }
-      for (int64_t j = 0; j < n; ++j) l += (pr[j] = std::exp(s[j] - m));
+      for (int64_t j = first; j < n; ++j) l += (pr[j] = std::exp(s[j] - m));
       for (int64_t d = 0; d < D; ++d) {
         T acc = 0;
-        for (int64_t j = 0; j < n; ++j) acc += R(pr[j]) * V(j, kh, d);
+        for (int64_t j = first; j < n; ++j) acc += R(pr[j]) * V(j, kh, d);
         r.o[(i * p.Hq + h) * D + d] = acc / l;
       }
       const T lse = m + std::log(l);
@@ -67,7 +69,7 @@ inline Result<T> naive(const AttentionProblem& p, const VecF& q, const VecF& k, 
       T delta = 0;
       for (int64_t d = 0; d < D; ++d)
         delta += r.o[(i * p.Hq + h) * D + d] * static_cast<T>(dout[(i * p.Hq + h) * D + d]);
-      for (int64_t j = 0; j < n; ++j) {
+      for (int64_t j = first; j < n; ++j) {
         const T P = std::exp(s[j] - lse);
         T dp = 0;
         for (int64_t d = 0; d < D; ++d) dp += dO(i, h, d) * V(j, kh, d);

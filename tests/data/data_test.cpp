@@ -347,7 +347,7 @@ TEST_F(TextDataset, Errors) {
   const std::string missing = path("nope.txt");
   expect_user_error([&] { dataset_make("text", missing, 16, 256, 1); },
                     {"'" + missing + "'", "No such file or directory"});
-  expect_user_error([&] { dataset_make("text", dir_.string(), 16, 256, 1); }, {"Is a directory"});
+  expect_user_error([&] { dataset_make("text", dir_.string(), 16, 256, 1); }, {"holds no files"});
   write_bytes("short.txt", "0123456789");
   expect_user_error([&] { dataset_make("text", path("short.txt"), 16, 256, 1); },
                     {"short.txt", "has 10 tokens", "needs at least 17"});
@@ -356,7 +356,87 @@ TEST_F(TextDataset, Errors) {
                     {"high.txt", "byte 195 at position 20", "model.vocab_size is 128"});
 }
 
+// Documents (data.document_mask, data.reset_positions): each text file is one document, found in a directory (walked
+// in sorted order, subdirectories included) or a list (in its order). Every window's doc_start names, per token, the
+// window position where its document starts; a label that is the next file's first byte is not trained on (-1); with
+// data.eot the token is put before each file, begins a document, and is trained on as the last label of the previous.
+TEST_F(TextDataset, FilesAreDocuments) {
+  std::filesystem::create_directories(dir_ / "docs" / "sub");
+  data_detail::SplitMix64 rng(11);
+  auto letters = [&](int n) {
+    std::string text;
+    for (int i = 0; i < n; ++i) text.push_back(static_cast<char>('a' + rng.next() % 26));
+    return text;
+  };
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"docs/a.txt", letters(37)}, {"docs/b.txt", letters(5)}, {"docs/sub/c.txt", letters(60)}};
+  for (const auto& [name, text] : files) write_bytes(name, text);
+  const int64_t S = 16;
+  for (const int64_t eot : {int64_t{-1}, int64_t{256}}) {
+    SCOPED_TRACE("eot " + std::to_string(eot));
+    auto data = dataset_make(DatasetSpec{"text", {path("docs")}, S, 257, 3, eot});
+    ASSERT_TRUE(data->has_documents());
+    EXPECT_NE(data->describe().find("3 documents"), std::string::npos) << data->describe();
+    std::string stream;  // what the dataset should have concatenated, eot as '#'
+    std::set<int64_t> begins;  // where each file's document starts in it
+    for (const auto& [name, text] : files) {
+      begins.insert(static_cast<int64_t>(stream.size()));
+      stream += (eot >= 0 ? "#" : "") + text;
+    }
+    const int64_t W = (static_cast<int64_t>(stream.size()) - 1) / S;
+    std::set<int64_t> seen;
+    for (int64_t i = 0; i < W; ++i) {
+      const Sequence seq = data->get(i);
+      ASSERT_EQ(static_cast<int64_t>(seq.doc_start.size()), S);
+      std::string window;
+      for (int32_t t : seq.tokens) window.push_back(t == 256 ? '#' : static_cast<char>(t));
+      const size_t at = stream.find(window);
+      ASSERT_NE(at, std::string::npos) << window;
+      seen.insert(static_cast<int64_t>(at));
+      for (int64_t t = 0; t < S; ++t) {
+        // The document of token t: from the last file start at or before it, clipped to the window.
+        int64_t begin = 0;
+        for (int64_t g = static_cast<int64_t>(at) + t; g > static_cast<int64_t>(at); --g)
+          if (begins.count(g)) {
+            begin = g - static_cast<int64_t>(at);
+            break;
+          }
+        EXPECT_EQ(seq.doc_start[t], begin) << "window at " << at << " token " << t;
+        const char next = stream[at + t + 1];
+        const bool crosses = begins.count(static_cast<int64_t>(at) + t + 1) > 0;
+        const int32_t label = next == '#' ? 256 : static_cast<unsigned char>(next);
+        EXPECT_EQ(seq.labels[t], crosses && eot < 0 ? -1 : label) << "window at " << at << " token " << t;
+      }
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), W) << "windows must tile the stream";
+  }
+  // A list keeps its order; a file alone is one document.
+  auto listed = dataset_make(DatasetSpec{"text", {path("docs/sub/c.txt"), path("docs/a.txt")}, S, 256, 3});
+  EXPECT_TRUE(listed->has_documents());
+  EXPECT_NE(listed->describe().find("2 files"), std::string::npos) << listed->describe();
+  EXPECT_FALSE(dataset_make("text", path("docs/sub/c.txt"), S, 256, 3)->has_documents());
+  expect_user_error([&] { dataset_make(DatasetSpec{"text", {path("docs")}, S, 256, 3, 256}); },
+                    {"data.eot=256 is not a token id of model.vocab_size 256", "valid: 0..255, or -1"});
+  expect_user_error([&] { dataset_make(DatasetSpec{"copy", {}, S, 256, 3, 0}); },
+                    {"data.eot applies to data.task text and shards, not copy"});
+}
+
 // ---------------------------------------------------------------- shards
+
+// llm.c's shards put <|endoftext|> before every document: with data.eot, each of them begins one, across shards.
+TEST_F(TempDir, ShardDocumentsBeginAtEot) {
+  std::vector<uint16_t> a = {7, 1, 2, 3, 7, 4, 5}, b = {6, 7, 8, 9, 10, 11, 12, 13, 14};
+  shard_write(path("s_a.bin"), a);
+  shard_write(path("s_b.bin"), b);
+  auto data = dataset_make(DatasetSpec{"shards", {path("s_*.bin")}, 15, 64, 1, 7});
+  ASSERT_TRUE(data->has_documents());
+  const Sequence seq = data->get(0);  // the one window: stream[0, 16)
+  const std::vector<int32_t> want = {0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 8, 8, 8};
+  EXPECT_EQ(seq.doc_start, want);
+  EXPECT_EQ(seq.labels[3], 7) << "the eot that begins the next document is trained on";
+  EXPECT_FALSE(dataset_make("shards", path("s_*.bin"), 15, 64, 1)->has_documents()) << "no eot: one stream";
+}
+
 
 using ShardDataset = TempDir;
 

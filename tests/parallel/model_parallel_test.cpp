@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "attention/sequence_attention.h"
+#include "data/rank_shard.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
 #include "parallel/sharding.h"
@@ -32,11 +33,25 @@ ModelConfig tiny_model() {
 Batch make_batch(Backend& be, const std::vector<int32_t>& tokens, const std::vector<int32_t>& labels,
                  const std::vector<int32_t>& pos, int64_t batch, int64_t seq) {
   const int64_t n = batch * seq;
-  Batch b{batch, seq, be.alloc({n}, DType::i32), be.alloc({n}, DType::i32), be.alloc({n}, DType::i32)};
+  Batch b{batch, seq, be.alloc({n}, DType::i32), be.alloc({n}, DType::i32), be.alloc({n}, DType::i32), Tensor{}};
   be.upload(tokens.data(), b.tokens);
   be.upload(labels.data(), b.labels);
   be.upload(pos.data(), b.pos);
   return b;
+}
+
+// The gradients of `model` equal those of `one` up to summation order (ring merges, per-rank partial sums: ~100 fp32
+// roundings at most), in relative L2 norm.
+void expect_same_gradients(LlamaModel& model, LlamaModel& one) {
+  const Tensor& g = model.params().grads();
+  const Tensor& g1 = one.params().grads();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < g.numel(); ++i) {
+    const double d = g.f32()[i] - g1.f32()[i];
+    num += d * d;
+    den += static_cast<double>(g1.f32()[i]) * g1.f32()[i];
+  }
+  EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 gradient difference";
 }
 
 void check_layout(int cp, int dp, Sharding sharding) {
@@ -87,16 +102,7 @@ void check_layout(int cp, int dp, Sharding sharding) {
   mesh.world->all_reduce_sum(model.params().grads());
 
   EXPECT_NEAR(loss, loss1, 1e-6 * std::abs(loss1));
-  const Tensor& g = model.params().grads();
-  const Tensor& g1 = one.params().grads();
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < g.numel(); ++i) {
-    const double d = g.f32()[i] - g1.f32()[i];
-    num += d * d;
-    den += static_cast<double>(g1.f32()[i]) * g1.f32()[i];
-  }
-  // Only summation order differs (ring merges, per-rank partial sums): ~100 fp32 roundings at most.
-  EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 gradient difference";
+  expect_same_gradients(model, one);
 }
 
 TEST(ModelParallel, EveryMeshOfThisWorldMatchesOneRank) {
@@ -106,6 +112,103 @@ TEST(ModelParallel, EveryMeshOfThisWorldMatchesOneRank) {
     if (world % cp != 0 || kSeq % (2 * cp) != 0 || kBatch % (world / cp) != 0) continue;
     check_layout(cp, world / cp, Sharding::zigzag);
     if (cp > 1) check_layout(cp, world / cp, Sharding::contiguous);
+  }
+}
+
+// Packed documents (data.document_mask): two sequences of 90 tokens holding documents of 13, 1, 40, 19, 17 and of
+// 45, 45 tokens, on a mesh of every cp dividing this world (zigzag, 90 padded to a multiple of 2 cp, through
+// rank_shard as the trainer shards them): loss and gradients equal those of each document run alone on one rank, to
+// fp32 precision; with RoPE positions restarted per document (data.reset_positions) and with global positions (the
+// lone documents then get the same positions).
+void check_packed_documents(int cp, int dp, bool reset_positions) {
+  SCOPED_TRACE("cp " + std::to_string(cp) + " dp " + std::to_string(dp) + " reset_positions " +
+               std::to_string(reset_positions));
+  constexpr int64_t kPacked = 90, kSequences = 2;
+  const std::vector<std::vector<int64_t>> documents = {{13, 1, 40, 19, 17}, {45, 45}};
+  Backend& be = cpu_backend();
+  uint64_t seed = std::random_device{}();
+  MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  std::mt19937_64 rng(seed);
+  const ModelConfig mc = tiny_model();
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(mc.vocab_size - 1));
+  LocalBatch full;  // the global batch as the loader gives it
+  full.batch = kSequences;
+  full.seq = kPacked;
+  int64_t count = 0;
+  for (int64_t b = 0; b < kSequences; ++b)
+    for (int64_t start = 0; int64_t length : documents[b]) {
+      for (int64_t t = 0; t < length; ++t) {
+        full.tokens.push_back(tok(rng));
+        full.labels.push_back(t % 5 == 4 ? -1 : tok(rng));
+        full.pos.push_back(static_cast<int32_t>(reset_positions ? t : start + t));
+        full.doc_start.push_back(static_cast<int32_t>(start));
+        full.long_range.push_back(0);
+        count += full.labels.back() >= 0;
+      }
+      start += length;
+    }
+  const float scale = 1.0f / static_cast<float>(count);
+
+  // Each document alone, on one rank: gradients accumulate over the documents.
+  auto local = local_attention_make(be);
+  LlamaModel one(mc, be, *local);
+  one.init_weights(seed);
+  double loss1 = 0;
+  for (int64_t b = 0, row = 0; b < kSequences; ++b)
+    for (int64_t length : documents[b]) {
+      auto part = [&](const std::vector<int32_t>& x) {
+        return std::vector<int32_t>(x.begin() + row, x.begin() + row + length);
+      };
+      Tensor losses = be.alloc({length});
+      one.forward_backward(make_batch(be, part(full.tokens), part(full.labels), part(full.pos), 1, length), scale,
+                           losses);
+      loss1 += be.sum(losses) * scale;
+      row += length;
+    }
+
+  // Packed, on the mesh: this rank's sequences (dp slice) and tokens (cp shard) of the same batch.
+  Mesh mesh = mesh_make(mpi_world(), cp, dp);
+  const int64_t padded = sharded_length(kPacked, cp, Sharding::zigzag);
+  RingAttention ring(*mesh.cp_group, be, padded, Sharding::zigzag);
+  auto local_packed = local_attention_make(be);
+  LlamaModel model(mc, be, cp > 1 ? static_cast<SequenceAttention&>(ring) : *local_packed);
+  model.init_weights(seed);
+  const int64_t my_batch = kSequences / dp, first = mesh.dp_rank * my_batch;
+  LocalBatch mine;
+  mine.batch = my_batch;
+  mine.seq = kPacked;
+  auto slice = [&](const auto& x) {
+    using V = std::decay_t<decltype(x)>;
+    return V(x.begin() + first * kPacked, x.begin() + (first + my_batch) * kPacked);
+  };
+  mine.tokens = slice(full.tokens), mine.labels = slice(full.labels), mine.pos = slice(full.pos);
+  mine.doc_start = slice(full.doc_start), mine.long_range = slice(full.long_range);
+  const LocalBatch shard = rank_shard(mine, shard_chunks(padded, cp, mesh.cp_rank, Sharding::zigzag));
+  Batch batch = make_batch(be, shard.tokens, shard.labels, shard.pos, my_batch, shard.seq);
+  batch.doc_start = be.alloc({my_batch * shard.seq}, DType::i32);
+  be.upload(shard.doc_start.data(), batch.doc_start);
+  Tensor losses = be.alloc({my_batch * shard.seq});
+  model.forward_backward(batch, scale, losses);
+  double loss = be.sum(losses) * scale;
+  mesh.world->all_reduce_sum(&loss, 1);
+  mesh.world->all_reduce_sum(model.params().grads());
+  double skipped = static_cast<double>(ring.stats().block_pairs_skipped);  // over the ranks
+  mesh.world->all_reduce_sum(&skipped, 1);
+  if (cp > 1) {
+    EXPECT_GT(skipped, 0) << "no ring block was skipped for lying in other documents";
+  }
+
+  EXPECT_NEAR(loss, loss1, 1e-6 * std::abs(loss1));
+  expect_same_gradients(model, one);
+}
+
+TEST(ModelParallel, PackedDocumentsEqualTheDocumentsOneByOne) {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  for (int cp = 1; cp <= world; ++cp) {
+    if (world % cp != 0 || 2 % (world / cp) != 0) continue;
+    check_packed_documents(cp, world / cp, true);
+    check_packed_documents(cp, world / cp, false);
   }
 }
 

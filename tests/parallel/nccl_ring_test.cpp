@@ -150,8 +150,8 @@ void check_ring(const Problem& pb) {
   Tensor o = gpu.alloc({T, Hq, D}), lse = gpu.alloc({Hq, T}), dq = gpu.alloc({T, Hq, D}), dk = gpu.alloc({T, Hk, D}),
          dv = gpu.alloc({T, Hk, D});
   RingAttention ring(*world, gpu, S, pb.sharding, pb.causal, pb.precision);
-  ring.forward(lq, lk, lv, o, lse);
-  ring.backward(lq, lk, lv, o, lse, ldo, dq, dk, dv);
+  ring.forward(lq, lk, lv, Tensor{}, o, lse);
+  ring.backward(lq, lk, lv, Tensor{}, o, lse, ldo, dq, dk, dv);
 
   // Relative L2 error over this rank's rows; `at(i, c)` reads row rows[i], column c of the candidate.
   auto error = [&](const std::vector<float>& yard, int64_t w, auto at) {

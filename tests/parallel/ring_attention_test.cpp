@@ -132,8 +132,8 @@ void check_ring(const Problem& pb) {
   Tensor o = be.alloc({T, Hq, D}), lse = be.alloc({Hq, T}), dq = be.alloc({T, Hq, D}), dk = be.alloc({T, Hk, D}),
          dv = be.alloc({T, Hk, D});
   RingAttention ring(*world, be, S, pb.sharding, pb.causal, pb.precision);
-  ring.forward(ql, kl, vl, o, lse);
-  ring.backward(ql, kl, vl, o, lse, dol, dq, dk, dv);
+  ring.forward(ql, kl, vl, Tensor{}, o, lse);
+  ring.backward(ql, kl, vl, Tensor{}, o, lse, dol, dq, dk, dv);
 
   auto vec = [](const Tensor& t) { return std::vector<float>(t.f32(), t.f32() + t.numel()); };
   // lse is (H, T): compare per head row by transposing into (T, H).

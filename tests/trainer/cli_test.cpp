@@ -137,6 +137,40 @@ TEST(Cli, SequenceNotDivisibleByTwiceCpIsPadded) {
   for (const auto& [step, loss] : three) EXPECT_NEAR(loss, one[step], 1e-5 * one[step]) << "step " << step;
 }
 
+// Packed documents: three text files (a list), each one document, in sequences of 67 tokens with data.document_mask
+// and data.reset_positions; the ring (cp = 2, 67 padded to 68) gives the one-rank losses and logs the skipped share.
+// document_mask or reset_positions without document boundaries, and a data.path list that does not parse: exit 2.
+TEST(Cli, PackedDocumentsTrainThroughTheRing) {
+  std::string list;
+  for (int f = 0; f < 3; ++f) {
+    const fs::path file = temp_dir() / ("doc" + std::to_string(f) + ".txt");
+    std::ofstream out(file);
+    for (int line = 0; line < 20 + 15 * f; ++line) out << "document " << f << " line " << line << "\n";
+    list += (f ? "," : "") + file.string();
+  }
+  const std::string args = "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                           "/configs/tiny.yaml --set data.task=text --set data.path=[" + list +
+                           "] --set data.document_mask=true --set data.reset_positions=true --set train.seq_len=67 "
+                           "--set train.steps=3 --set log.every=1 --set checkpoint.every=0 --set log.dir=";
+  Outcome one_rank = run(args + (temp_dir() / "docs1").string());
+  ASSERT_EQ(one_rank.code, 0) << one_rank.output;
+  EXPECT_NE(one_rank.output.find("3 documents"), std::string::npos) << one_rank.output;
+  EXPECT_NE(one_rank.output.find("| docs skip "), std::string::npos) << one_rank.output;
+  Outcome o = mpirun(2, args + (temp_dir() / "docs2").string() + " --set parallel.cp=2");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("(ring blocks "), std::string::npos) << o.output;
+  auto one = losses_of(temp_dir() / "docs1"), two = losses_of(temp_dir() / "docs2");
+  ASSERT_EQ(two.size(), 3u);
+  for (const auto& [step, loss] : two) EXPECT_NEAR(loss, one[step], 1e-5 * one[step]) << "step " << step;
+
+  expect_user_error(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                        "/configs/tiny.yaml --set data.document_mask=true --set train.steps=1"),
+                    {"data.document_mask needs document boundaries", "copy", "data.eot"});
+  expect_user_error(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                        "/configs/tiny.yaml --set data.task=text --set data.path=[a,{b --set train.steps=1"),
+                    {"data.path list '[a,{b' does not parse"});
+}
+
 // Two ranks share one sequence (cp = 2): only rank 0 logs, and the run trains.
 TEST(Cli, TrainsWithContextParallelismUnderMpirun) {
   fs::path dir = temp_dir() / "cp2";

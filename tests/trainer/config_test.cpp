@@ -75,7 +75,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 50u);
+  ASSERT_EQ(keys.size(), 53u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
@@ -331,6 +331,23 @@ TEST_F(ConfigTest, StagesListRoundTrips) {
                                               "      rope_scaling: {rope_type: linear, factor: 2.0}\n"));
   EXPECT_EQ(config.train.stages, "[{steps: 2, seq_len: 64}, {steps: 3, rope_scaling: {rope_type: linear, factor: 2.0}}]");
   EXPECT_EQ(config_load(write("back.yaml", config_to_yaml(config))), config);
+}
+
+// data.path as a YAML list (each text file a document): kept as its text, read back by data_paths, and written out
+// so that it loads again; a lone path is a list of one; an empty list or nested entries are refused.
+TEST_F(ConfigTest, DataPathListRoundTrips) {
+  Config config = config_load(write("d.yaml", "data:\n  task: text\n  path:\n    - a.txt\n    - docs/\n"));
+  EXPECT_EQ(config.data.path, "[a.txt, docs/]");
+  EXPECT_EQ(data_paths(config.data), (std::vector<std::string>{"a.txt", "docs/"}));
+  EXPECT_EQ(config_load(write("back.yaml", config_to_yaml(config))), config);
+  config.data.path = "one.txt";
+  EXPECT_EQ(data_paths(config.data), (std::vector<std::string>{"one.txt"}));
+  config.data.path = "";
+  EXPECT_TRUE(data_paths(config.data).empty());
+  for (const char* bad : {"[]", "[[a, b]]", "[a, {b"}) {
+    config.data.path = bad;
+    EXPECT_THROW(data_paths(config.data), UserError) << bad;
+  }
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ inline HostBatch random_batch(std::mt19937& rng, int64_t batch, int64_t seq, int
 
 inline Batch to_device(Backend& be, const HostBatch& h) {
   const int64_t n = h.batch * h.seq;
-  Batch b{h.batch, h.seq, be.alloc({n}, DType::i32), be.alloc({n}, DType::i32), be.alloc({n}, DType::i32)};
+  Batch b{h.batch, h.seq, be.alloc({n}, DType::i32), be.alloc({n}, DType::i32), be.alloc({n}, DType::i32),
+          Tensor{}};
   be.upload(h.tokens.data(), b.tokens);
   be.upload(h.labels.data(), b.labels);
   be.upload(h.pos.data(), b.pos);
