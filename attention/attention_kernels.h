@@ -45,4 +45,9 @@ void attention_flash_backward(const AttentionProblem& p, const float* q, const f
                               const float* dout, const float* lse, const float* delta, float* dq, float* dk,
                               float* dv);
 
+// Decode attention (attention/cpu/decode_attention.cpp): a few query rows, typically the one new token of
+// autoregressive decoding, against a long key/value cache: the keys are split into blocks across threads and the
+// blocks' partial softmax results merged by their log-sum-exp. Same layouts and masking as the flash forward; fp32.
+void attention_decode(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o, float* lse);
+
 }  // namespace rt

@@ -23,6 +23,9 @@ struct AttentionOps {
                 float* lse);
   // Copies columns [row, row+n) of a (H,T) array into a contiguous (H,n) one.
   void (*gather_columns)(const float* src, int64_t H, int64_t T, int64_t row, int64_t n, float* dst);
+  // forward's contract for a few query rows against a long key cache (decoding): on the CPU split over key blocks
+  // across threads (attention_decode); on CUDA the flash forward (its blocks already cover the heads).
+  void (*decode)(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o, float* lse);
 };
 
 // The table CMake built for `device` (the CPU one always exists; asking a CPU-only build for CUDA is fatal).

@@ -1,21 +1,54 @@
 // The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain
-// config` (the same options: the resolved config, or --get KEY values), `ringtrain inspect PATH`.
+// config` (the same options: the resolved config, or --get KEY values), `ringtrain eval --checkpoint PATH`,
+// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "checkpoints/checkpoint.h"
+#include "data/tokenizer.h"
 #include "core/check.h"
 #include "trainer/config.h"
+#include "trainer/eval.h"
+#include "trainer/sample.h"
 #include "trainer/run_config.h"
 #include "trainer/stages.h"
 #include "trainer/train_loop.h"
 
 namespace {
+
+// The prompt's tokens: the bytes of --prompt or of --prompt-file, or the ids of --prompt-ids ("1,2,3").
+std::vector<int32_t> sample_prompt(const std::string& text, const std::string& file, const std::string& ids) {
+  if (!ids.empty()) {
+    std::vector<int32_t> tokens;
+    std::stringstream list(ids);
+    for (std::string item; std::getline(list, item, ',');) {
+      size_t used = 0;
+      long value = 0;
+      try {
+        value = std::stol(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size())
+        throw rt::UserError("--prompt-ids '" + ids + "': '" + item + "' is not a token id; give ids such as 1,2,3");
+      tokens.push_back(static_cast<int32_t>(value));
+    }
+    return tokens;
+  }
+  if (file.empty()) return rt::tokenizer_encode(text);
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw rt::UserError("--prompt-file " + file + " is empty; give a file with the prompt's text");
+  return rt::tokenizer_encode(bytes);
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"ringtrain: train causal transformers on long sequences, sharded across MPI ranks by ring attention"};
@@ -46,6 +79,48 @@ int run(int argc, char** argv) {
   std::vector<std::string> get_keys;
   show->add_option("--get", get_keys, "Print only this key's value (repeatable; one line each)");
 
+  // eval: a checkpoint's loss on held-out data, with the checkpoint's config unless --config says otherwise.
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate a checkpoint on held-out data (forward only, through the "
+                                              "ring): mean loss, bits per token, perplexity, loss by position");
+  std::string checkpoint_path;
+  rt::EvalOptions eval_options;
+  uint64_t eval_seed = 0;
+  eval->add_option("--checkpoint", checkpoint_path, "A checkpoint, or a directory of them (its newest that verifies)")
+      ->required();
+  eval->add_option("--config", config_path, "YAML config file; default: the checkpoint's own config")
+      ->check(CLI::ExistingFile);
+  eval->add_option("--set", overrides, "Override one key, e.g. data.path=heldout.txt or train.seq_len=4096")
+      ->take_all();
+  eval->add_option("--sequences", eval_options.sequences, "Held-out sequences of train.seq_len tokens (default 8)");
+  CLI::Option* seed_option =
+      eval->add_option("--seed", eval_seed, "Seed of the held-out data (default train.seed + 1: for copy and recall "
+                                            "another draw than training's)");
+  eval->add_option("--out", eval_options.out, "The JSON report (default <log.dir>/eval.json)");
+
+  // sample: generation from a checkpoint, with its config unless --config says otherwise.
+  CLI::App* sample = app.add_subcommand("sample", "Generate text from a checkpoint: the prompt prefilled, then one "
+                                                  "token at a time against a KV cache, streamed to stdout");
+  rt::SampleOptions sample_options;
+  std::string prompt_text, prompt_file, prompt_ids;
+  sample->add_option("--checkpoint", checkpoint_path, "A checkpoint, or a directory of them (its newest that verifies)")
+      ->required();
+  sample->add_option("--config", config_path, "YAML config file; default: the checkpoint's own config")
+      ->check(CLI::ExistingFile);
+  sample->add_option("--set", overrides, "Override one key (section.key=value, repeatable)")->take_all();
+  auto* prompt_group = sample->add_option_group("prompt", "what generation continues");
+  prompt_group->add_option("--prompt", prompt_text, "The prompt text (its bytes are the tokens)");
+  prompt_group->add_option("--prompt-file", prompt_file, "A file whose bytes are the prompt")->check(CLI::ExistingFile);
+  prompt_group->add_option("--prompt-ids", prompt_ids, "The prompt as token ids: 1,2,3");
+  prompt_group->require_option(1);
+  sample->add_option("--max-new-tokens", sample_options.max_new_tokens, "Tokens to generate (default 200)");
+  sample->add_option("--temperature", sample_options.sampling.temperature, "Softmax temperature; 0 = greedy (default 1)");
+  sample->add_option("--top-k", sample_options.sampling.top_k, "Draw only among the k most likely tokens (0 = all)");
+  sample->add_option("--top-p", sample_options.sampling.top_p, "Draw only within the top-p probability mass (default 1)");
+  sample->add_option("--seed", sample_options.seed, "Seed of the draws (default 0)");
+  sample->add_option("--context", sample_options.context, "Most tokens prompt + generation may hold (default "
+                                                          "train.seq_len)");
+  sample->add_flag("--ids", sample_options.ids, "Print token ids instead of the bytes they stand for");
+
   CLI::App* inspect = app.add_subcommand("inspect", "Print a checkpoint's manifest and verify every checksum");
   std::string inspect_path;
   inspect->add_option("PATH", inspect_path, "A checkpoint directory, or a directory of them (its latest)")->required();
@@ -62,6 +137,24 @@ int run(int argc, char** argv) {
 
   if (*inspect) {
     rt::checkpoint_inspect(inspect_path, stdout);
+    return 0;
+  }
+  if (*eval) {
+    std::optional<std::string> from = checkpoint_path;
+    const rt::Config config = rt::run_config(config_path, overrides, from, nullptr);
+    rt::config_validate(config);
+    eval_options.checkpoint = checkpoint_path;
+    if (seed_option->count() > 0) eval_options.seed = eval_seed;
+    rt::eval_run(config, eval_options);
+    return 0;
+  }
+  if (*sample) {
+    std::optional<std::string> from = checkpoint_path;
+    const rt::Config config = rt::run_config(config_path, overrides, from, nullptr);
+    rt::config_validate(config);
+    sample_options.checkpoint = checkpoint_path;
+    sample_options.prompt = sample_prompt(prompt_text, prompt_file, prompt_ids);
+    rt::sample_run(config, sample_options, stdout);
     return 0;
   }
   rt::TrainOptions options;

@@ -198,15 +198,22 @@ void LlamaModel::layer_forward(size_t l, const Batch& b, bool write_output) {
 
 // The forward, and the loss over chunks of kLossRows tokens: logits = hf @ head^T, cross entropy, and with `backward`
 // at once its gradient into the head's (g_head +=) and into dtmp = d hf, before the next chunk reuses the logits.
-void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, bool backward) {
-  const int64_t N = b.batch * b.seq;
-  RT_CHECK(b.tokens.numel() == N && losses.numel() == N, "batch shapes");
+void LlamaModel::trunk_forward(const Batch& b) {
+  RT_CHECK(b.tokens.numel() == b.batch * b.seq, "batch shapes");
   activations_ensure(b.batch, b.seq);
   Activations& a = *act_;
   Parameters& p = params_;
   backend_.embedding_forward(b.tokens, p.value(embed_), a.x[0]);
   for (size_t l = 0; l < layers_.size(); ++l) layer_forward(l, b, true);
   backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), static_cast<float>(config_.rms_norm_eps), a.hf, a.rstdf);
+}
+
+void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, bool backward) {
+  const int64_t N = b.batch * b.seq;
+  RT_CHECK(losses.numel() == N, "batch shapes");
+  trunk_forward(b);
+  Activations& a = *act_;
+  Parameters& p = params_;
   Tensor g_head = p.grad(head_);
   for (int64_t r0 = 0; r0 < N; r0 += kLossRows) {
     const int64_t r1 = std::min(N, r0 + kLossRows);
@@ -224,6 +231,16 @@ void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, 
 }
 
 void LlamaModel::forward(const Batch& b, Tensor& losses) { forward_impl(b, losses, 0.f, false); }
+
+void LlamaModel::forward_last_logits(const Batch& b, Tensor& logits) {
+  RT_CHECK(logits.rank() == 2 && logits.dim(0) == b.batch && logits.dim(1) == config_.vocab_size, "logits shape");
+  trunk_forward(b);
+  for (int64_t s = 0; s < b.batch; ++s) {  // logits[s] (1,V) = hf[last token of s] @ head^T
+    Tensor row = logits.rows(s, s + 1);
+    backend_.gemm(precision_, act_->hf.rows((s + 1) * b.seq - 1, (s + 1) * b.seq), false, params_.value(head_), true,
+                  row, 1.f, 0.f);
+  }
+}
 
 void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses) {
   forward_impl(b, losses, loss_scale, true);  // the head's backward included: dtmp = d hf

@@ -47,6 +47,8 @@ class LlamaModel {
 
   // Forward only: per-token losses (N), 0 where the label is ignored.
   void forward(const Batch& batch, Tensor& losses);
+  // Forward only: logits (B, V) of each sequence's last token (sampling; labels are not read).
+  void forward_last_logits(const Batch& batch, Tensor& logits);
   // Forward and backward: per-token losses (N); gradients of loss_scale * sum(losses) are added to
   // params().grads() (+=, so micro-batches accumulate).
   void forward_backward(const Batch& batch, float loss_scale, Tensor& losses);
@@ -59,6 +61,7 @@ class LlamaModel {
   struct Layer;
   struct Activations;
   void forward_impl(const Batch& batch, Tensor& losses, float loss_scale, bool backward);
+  void trunk_forward(const Batch& batch);  // embedding, the layers and the final norm: act_->hf
   void layer_forward(size_t l, const Batch& batch, bool write_output);
   void activations_ensure(int64_t batch, int64_t seq);
   size_t slot(size_t l) const { return recompute_ ? 0 : l; }  // where layer l's activations live

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include "core/check.h"
@@ -61,11 +62,13 @@ bool is_shape_key(const std::string& key) {
 }
 
 // Refuses a checkpoint whose tensors are not exactly the model's parameters (and their AdamW moments).
-void check_tensors(const Checkpoint& c, const Parameters& params) {
+// Every parameter's tensor (with_optimizer: and its AdamW moments) is in the checkpoint with the parameter's shape.
+void check_tensors(const Checkpoint& c, const Parameters& params, bool with_optimizer) {
   std::string missing, shapes;
   for (const ParameterInfo& info : params.infos()) {
     for (auto [file, name] : {std::pair{kModelFile, info.name}, std::pair{kOptimizerFile, info.name + ".exp_avg"},
                               std::pair{kOptimizerFile, info.name + ".exp_avg_sq"}}) {
+      if (!with_optimizer && file == kOptimizerFile) continue;
       auto tensors = c.tensors(file);
       auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& t) { return t.first == name; });
       if (it == tensors.end() || !c.f32(file, name))
@@ -106,22 +109,28 @@ void TrainCheckpoints::note(const std::string& line) const {
   std::fflush(stdout);
 }
 
-int64_t TrainCheckpoints::load(const std::string& request) {
+namespace {
+
+// The checkpoint `request` names, read and verified: itself when it is one, else from the directory (request, or
+// `root` when ""), the newest that verifies (those that do not are noted and skipped). nullopt only when "" finds
+// no checkpoint at all. `option` names the request in messages ("--resume", "--checkpoint").
+std::optional<Checkpoint> checkpoint_pick(const std::string& request, const std::string& root_dir,
+                                          const std::string& option,
+                                          const std::function<void(const std::string&)>& note) {
   std::vector<std::string> candidates;
   const bool named_one = !request.empty() && checkpoint_is_one(request);
-  const std::string root = request.empty() ? root_ : request;
+  const std::string root = request.empty() ? root_dir : request;
   if (named_one) {
     candidates = {request};
   } else {
     std::error_code ec;
     if (!request.empty() && !fs::is_directory(request, ec))
-      throw UserError("--resume " + request + ": no such checkpoint or directory of checkpoints");
+      throw UserError(option + " " + request + ": no such checkpoint or directory of checkpoints");
     candidates = checkpoint_candidates(root);
     if (candidates.empty()) {
       if (!request.empty())
-        throw UserError("--resume " + request + ": not a checkpoint (no manifest.pb) and no step_* checkpoints in it");
-      note("no checkpoint in " + root + "; starting from step 0");
-      return 0;
+        throw UserError(option + " " + request + ": not a checkpoint (no manifest.pb) and no step_* checkpoints in it");
+      return std::nullopt;
     }
   }
   std::optional<Checkpoint> c;
@@ -139,18 +148,54 @@ int64_t TrainCheckpoints::load(const std::string& request) {
   if (!c)
     throw UserError("no checkpoint in " + root + " verifies (" + std::to_string(candidates.size()) +
                     " tried); the newest: " + first_problem);
+  return c;
+}
 
-  const CheckpointInfo& info = c->info();
+// Refuses a checkpoint whose model has another shape than the config's (the keys listed); returns the other changed
+// keys as "key: checkpoint X, config Y; ...".
+std::string shape_checked(const Checkpoint& c, const Config& config, const std::string& use) {
   std::string refused, changed;
-  for (const ConfigChange& d : config_changes(info.config_yaml, config_)) {
+  for (const ConfigChange& d : config_changes(c.info().config_yaml, config)) {
     std::string& list = is_shape_key(d.key) ? refused : changed;
     list += (list.empty() ? "" : "; ") + d.key + ": checkpoint " + d.before + ", config " + d.after;
   }
   if (!refused.empty())
-    throw UserError("checkpoint " + c->dir() + " holds a model of another shape than the config: " + refused +
-                    "; set these keys to the checkpoint's values to resume from it");
+    throw UserError("checkpoint " + c.dir() + " holds a model of another shape than the config: " + refused +
+                    "; set these keys to the checkpoint's values to " + use + " it");
+  return changed;
+}
+
+}  // namespace
+
+std::string model_weights_load(const std::string& request, const Config& config, LlamaModel& model, Backend& backend,
+                               Communicator& world) {
+  const bool print = world.rank() == 0;
+  std::optional<Checkpoint> c =
+      checkpoint_pick(request, checkpoint_root(config), "--checkpoint", [&](const std::string& line) {
+        if (print) std::fprintf(stderr, "%s\n", line.c_str());
+      });
+  if (!c) throw UserError("--checkpoint: no checkpoint in " + checkpoint_root(config));
+  shape_checked(*c, config, "use");
+  Parameters& params = model.params();
+  check_tensors(*c, params, false);
+  for (size_t i = 0; i < params.infos().size(); ++i) {
+    Tensor value = params.value(i);
+    backend.upload(c->f32(kModelFile, params.infos()[i].name), value);
+  }
+  parameters_check_agree(world, params, c->info().step);  // every rank read the same checkpoint
+  return c->dir();
+}
+
+int64_t TrainCheckpoints::load(const std::string& request) {
+  std::optional<Checkpoint> c = checkpoint_pick(request, root_, "--resume", [&](const std::string& line) { note(line); });
+  if (!c) {
+    note("no checkpoint in " + root_ + "; starting from step 0");
+    return 0;
+  }
+  const CheckpointInfo& info = c->info();
+  const std::string changed = shape_checked(*c, config_, "resume from");
   Parameters& params = model_.params();
-  check_tensors(*c, params);
+  check_tensors(*c, params, true);
 
   for (size_t i = 0; i < params.infos().size(); ++i) {
     const ParameterInfo& p = params.infos()[i];

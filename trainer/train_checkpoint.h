@@ -23,6 +23,12 @@ struct StepCheckpoint {
 // The directory checkpoints go to: checkpoint.dir, or <log.dir>/checkpoints when that is empty.
 std::string checkpoint_root(const Config& config);
 
+// Loads the model weights alone (eval, sample) from the checkpoint `request` names: one checkpoint, or the newest that
+// verifies in a directory of them ("" = checkpoint_root(config)). Every rank reads it; they must agree. Returns its
+// directory. Throws rt::UserError when none verifies or the model's shape differs from the config.
+std::string model_weights_load(const std::string& request, const Config& config, LlamaModel& model, Backend& backend,
+                               Communicator& world);
+
 // Owns checkpointing for one training run. Every rank holds the full parameters and AdamW moments, so rank 0
 // writes while the others wait, and on resume every rank reads and verifies the checkpoint itself (the
 // checkpoint directory must be on a file system every rank sees). A stop signal (trainer/stop_signal.h; the

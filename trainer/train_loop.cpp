@@ -23,6 +23,7 @@
 #include "trainer/optimizer.h"
 #include "trainer/parameter_check.h"
 #include "trainer/stop_signal.h"
+#include "trainer/run_setup.h"
 #include "trainer/train_checkpoint.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
@@ -31,16 +32,6 @@
 
 namespace rt {
 namespace {
-
-int threads_for_rank(const Config& config) {
-  if (config.train.threads > 0) return static_cast<int>(config.train.threads);
-  MPI_Comm node;
-  RT_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-  int local_ranks = 1;
-  MPI_Comm_size(node, &local_ranks);
-  MPI_Comm_free(&node);
-  return std::max(1, omp_get_num_procs() / local_ranks);
-}
 
 void write_resolved_config(const Config& config) {
   std::filesystem::path dir(config.log.dir);
@@ -52,69 +43,25 @@ void write_resolved_config(const Config& config) {
   out << config_to_yaml(config);
 }
 
-// The device train.device names; one this build or machine lacks is the user's mistake (exit 2, with the reason).
-Device device_of(const TrainConfig& tc) {
-  const Device device = tc.device == "cuda" ? Device::cuda : Device::cpu;
-  const std::string why = device_unavailable_reason(device);
-  if (!why.empty()) throw UserError("train.device is " + tc.device + " but " + why + "; use train.device=cpu");
-  return device;
-}
-
-// The world communicator: GPUs of several ranks talk over NCCL (docs/gpu.md), everything else over MPI.
-std::unique_ptr<Communicator> world_make(Device device, double timeout_s) {
-  int ranks = 1;
-  RT_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &ranks));
-  return device == Device::cuda && ranks > 1 ? nccl_world(timeout_s) : mpi_world(timeout_s);
-}
-
-// "fp32", or "bf16 GEMMs and attention (AMX-BF16 and AVX512-BF16)", or "... (this CPU has no bf16 instructions: ...)".
-std::string precision_text(Precision precision, Device device) {
-  if (precision == Precision::fp32) return device == Device::cuda ? "fp32 (TF32 GEMMs, bf16 attention)" : "fp32";
-  if (device == Device::cuda) return "bf16 GEMMs and attention (tensor cores)";
-  const std::string cpu = cpu_bf16_description();
-  return "bf16 GEMMs and attention (" +
-         (cpu.empty() ? std::string("this CPU has no bf16 instructions: the rounded values multiplied in fp32") : cpu) +
-         ")";
-}
-
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
   StopSignals stop_signals;  // first, before any OpenMP thread exists (see trainer/stop_signal.h)
-  const Device device = device_of(config.train);
-  Mesh mesh = mesh_make(world_make(device, config.parallel.comm_timeout_s), static_cast<int>(config.parallel.cp),
-                        static_cast<int>(config.parallel.dp));
+  RunSetup setup = run_setup_make(config);
+  const Device device = setup.device;
+  Mesh& mesh = setup.mesh;
   Communicator& world = *mesh.world;
   const int rank = world.rank();
   const bool log = options.print && rank == 0;
-  omp_set_num_threads(threads_for_rank(config));
-
-  Backend& backend = backend_for(device);
+  Backend& backend = *setup.backend;
   const TrainConfig& tc = config.train;
-  auto dataset = dataset_make(DatasetSpec{config.data.task, data_paths(config.data), tc.seq_len,
-                                          config.model.vocab_size, static_cast<uint64_t>(tc.seed), config.data.eot});
+  auto dataset = run_dataset_make(config, static_cast<uint64_t>(tc.seed));
   const bool documents = config.data.document_mask;  // attention inside each document
-  auto needs_documents = [&](bool wanted, const std::string& key) {
-    RT_USER_CHECK(!wanted || dataset->has_documents(),
-                  key + " needs document boundaries, but data.task=" + config.data.task +
-                      " gives one document per sequence; give data.task=text several files (a list or a directory), "
-                      "or set data.eot to the token that begins each document");
-  };
-  needs_documents(config.data.document_mask, "data.document_mask");
-  needs_documents(config.data.reset_positions, "data.reset_positions");
-  const Sharding sharding = sharding_parse(config.parallel.sharding);
-  const int64_t padded = sharded_length(tc.seq_len, mesh.cp, sharding);  // what the ring carries
-  const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
-  std::unique_ptr<SequenceAttention> attention;
-  RingAttention* ring = nullptr;  // its statistics: block products skipped by document masking
-  if (mesh.cp > 1) {
-    auto ring_attention = std::make_unique<RingAttention>(*mesh.cp_group, backend, padded, sharding, true, precision);
-    ring = ring_attention.get();
-    attention = std::move(ring_attention);
-  } else
-    attention = local_attention_make(backend, AttentionKernel::flash, precision);
-  LlamaModel model(config.model, backend, *attention, precision, config.train.seq_len);
-  model.set_recompute(tc.recompute == "full");
+  const Sharding sharding = setup.sharding;
+  const int64_t padded = setup.padded;  // what the ring carries
+  const Precision precision = setup.precision;
+  RingAttention* ring = setup.ring;     // its statistics: block products skipped by document masking
+  LlamaModel& model = *setup.model;
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);

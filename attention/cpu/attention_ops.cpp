@@ -46,7 +46,7 @@ void gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t
 
 const AttentionOps& attention_cpu_ops() {
   static const AttentionOps ops{attention_flash_forward, attention_delta, attention_flash_backward, merge_block,
-                                gather_columns};
+                                gather_columns, attention_decode};
   return ops;
 }
 

@@ -28,7 +28,7 @@ void gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t
 }  // namespace
 
 const AttentionOps& attention_ops_for(Device device) {
-  static const AttentionOps cuda_ops{forward, delta, backward, merge, gather_columns};
+  static const AttentionOps cuda_ops{forward, delta, backward, merge, gather_columns, forward};
   return device == Device::cuda ? cuda_ops : attention_cpu_ops();
 }
 

@@ -586,6 +586,40 @@ TEST_F(AttentionTest, DocumentMaskedKernelsMatchNaive) {
   }
 }
 
+// Decode attention (one new token, or a few, against a long cache; split over key blocks of 256 and merged by LSE):
+// against the double naive attention, with the naive fp32 one's tolerance; caches shorter than a block, several
+// blocks, a causal cut inside a block, a document start inside the cache, and rows that see no key.
+TEST_F(AttentionTest, DecodeKernelMatchesNaive) {
+  struct DecodeCase {
+    const char* name;
+    int64_t Tq, Tk, Hq, Hk, D, q_offset;
+    int32_t doc_start;  // every query's document start, 0: one document
+  };
+  const DecodeCase cases[] = {
+      {"1 token, 100 cached, MHA D=32", 1, 100, 4, 4, 32, 99, 0},
+      {"1 token, 1000 cached (4 blocks), GQA 6/2 D=64", 1, 1000, 6, 2, 64, 999, 0},
+      {"3 tokens, causal cut at 700 of 900, MQA D=48", 3, 900, 4, 1, 48, 697, 0},
+      {"1 token, document from 600 of 1000, D=64", 1, 1000, 2, 2, 64, 999, 600},
+      {"2 tokens, keys after both (none seen)", 2, 50, 2, 1, 32, -10, 0},
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const DecodeCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    AttentionProblem p{c.Tq, c.Tk, c.Hq, c.Hk, c.D, true, c.q_offset, 0, 1.0f / std::sqrt(float(c.D))};
+    std::vector<int32_t> doc(static_cast<size_t>(c.Tq), c.doc_start);
+    if (c.doc_start > 0) p.q_doc_start = doc.data();
+    const int64_t nq = c.Tq * c.Hq * c.D, nk = c.Tk * c.Hk * c.D;
+    const VecF q = uniform(nq, -1, 1), k = uniform(nk, -1, 1), v = uniform(nk, -1, 1);
+    VecF o(nq, nan), lse(c.Hq * c.Tq, nan), of, lsef;
+    VecD od, lsed;
+    attention_decode(p, q.data(), k.data(), v.data(), o.data(), lse.data());
+    naive_forward(p, q, k, v, of, lsef);
+    naive_forward(p, as<double>(q), as<double>(k), as<double>(v), od, lsed);
+    expect_close(std::string(c.name) + " o", o, of, od);
+    expect_close(std::string(c.name) + " lse", lse, lsef, lsed);
+  }
+}
+
 // delta = rowsum(dout * o) per (head, row), against double.
 TEST_F(AttentionTest, FlashDeltaIsRowsumOfDoutTimesO) {
   const Case c{"delta T=45 H=3 D=40", 45, 45, 3, 3, 40, true, 0, 0};

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "core/backend.h"
@@ -169,6 +171,54 @@ TEST(Cli, PackedDocumentsTrainThroughTheRing) {
   expect_user_error(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
                         "/configs/tiny.yaml --set data.task=text --set data.path=[a,{b --set train.steps=1"),
                     {"data.path list '[a,{b' does not parse"});
+}
+
+// eval: a checkpoint's held-out loss with its own config, the same on one rank and through the ring (cp = 2), written
+// as JSON with a PNG plot; sample: greedy generation is deterministic and as long as asked; bad input exits 2.
+TEST(Cli, EvalAndSampleFromACheckpoint) {
+  const fs::path run_dir = temp_dir() / "evalrun";
+  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                  "/configs/tiny.yaml --set train.steps=20 --set log.every=20 --set log.dir=" + run_dir.string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::string ckpt = (run_dir / "checkpoints").string();
+  auto loss_in = [](const fs::path& json) {
+    std::ifstream in(json);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return std::stod(text.substr(text.find("\"loss\": ") + 8));
+  };
+  Outcome one = run("eval --checkpoint " + ckpt + " --sequences 6 --out " + (temp_dir() / "e1.json").string());
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_NE(one.output.find("eval | "), std::string::npos) << one.output;
+  Outcome two = mpirun(2, "eval --checkpoint " + ckpt + " --sequences 6 --set parallel.cp=2 --out " +
+                              (temp_dir() / "e2.json").string());
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_NEAR(loss_in(temp_dir() / "e2.json"), loss_in(temp_dir() / "e1.json"), 1e-5);
+  std::ifstream png(temp_dir() / "e1.png", std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG") << "eval writes its plot beside the JSON";
+
+  const std::string sample = "sample --checkpoint " + ckpt + " --temperature 0 --max-new-tokens 12 --ids ";
+  Outcome a = run(sample + "--prompt-ids 3,1,4,1,5"), b = run(sample + "--prompt-ids 3,1,4,1,5");
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+  size_t ids = 0;
+  for (std::stringstream in(a.output); in >> std::ws && !in.eof();) {
+    int id = -1;
+    in >> id;
+    if (in.fail()) break;
+    ++ids;
+  }
+  EXPECT_EQ(ids, 12u) << a.output;
+
+  const fs::path empty = temp_dir() / "empty.txt";
+  std::ofstream(empty).close();
+  expect_user_error(run("eval --checkpoint " + (temp_dir() / "nowhere").string()),
+                    {"--checkpoint", "no such checkpoint or directory of checkpoints"});
+  expect_user_error(run(sample + "--prompt-ids 3,999"), {"prompt token 1 is 999", "vocabulary 0..255"});
+  expect_user_error(run(sample + "--prompt-file " + empty.string()), {"--prompt-file", "is empty"});
+  expect_user_error(run(sample + "--prompt-ids 1,2 --context 10"), {"asks for 14", "context of 10 tokens"});
+  expect_user_error(run(sample + "--prompt-ids 1,x"), {"'x' is not a token id"});
 }
 
 // Two ranks share one sequence (cp = 2): only rank 0 logs, and the run trains.
