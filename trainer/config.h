@@ -57,6 +57,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | bf16 (GEMM inputs in bf16, fp32 accumulation; docs/training.md)
   std::string stages;              // YAML list of length stages (trainer/stages.h); "" = one stage of train.steps
   std::string recompute = "none";  // none | full: each layer keeps only its input and recomputes its forward
+  int64_t eval_every = 0;          // evaluate batch_size held-out sequences every N steps (0 = never)
   bool operator==(const TrainConfig&) const = default;
 };
 
@@ -73,6 +74,7 @@ struct LogConfig {
   std::string dir = "runs/default";
   int64_t every = 1;             // print and record every N steps
   double peak_gflops = 441.0;    // fp32 peak GFLOP/s of all the cores the job uses, for the "% peak" column
+  bool tensorboard = true;       // also write the metrics as TensorBoard event files in the run directory
   bool operator==(const LogConfig&) const = default;
 };
 

@@ -27,22 +27,15 @@ size_t bucket_of(int64_t p) {
 
 }  // namespace
 
-EvalResult eval_run(const Config& config, const EvalOptions& options) {
-  RT_USER_CHECK(options.sequences >= 1, "--sequences must be >= 1 (got " + std::to_string(options.sequences) + ")");
-  RunSetup setup = run_setup_make(config);
+EvalResult eval_sequences(const Config& config, RunSetup& setup, const Dataset& dataset, int64_t sequences) {
   Mesh& mesh = setup.mesh;
   Backend& backend = *setup.backend;
   LlamaModel& model = *setup.model;
   EvalResult result;
-  result.checkpoint = model_weights_load(options.checkpoint, config, model, backend, *mesh.world);
-  result.step = checkpoint_info_read(result.checkpoint).step;
-  const uint64_t seed = options.seed ? *options.seed : static_cast<uint64_t>(config.train.seed) + 1;
-  auto dataset = run_dataset_make(config, seed);
-
   const int64_t S = config.train.seq_len, micro = 1;
-  const int64_t per_round = mesh.dp * micro, rounds = (options.sequences + per_round - 1) / per_round;
+  const int64_t per_round = mesh.dp * micro, rounds = (sequences + per_round - 1) / per_round;
   result.sequences = rounds * per_round;
-  Loader loader(*dataset, S, per_round, micro, mesh.dp_rank, mesh.dp, config.data.reset_positions);
+  Loader loader(dataset, S, per_round, micro, mesh.dp_rank, mesh.dp, config.data.reset_positions);
   const std::vector<Chunk> shard = shard_chunks(setup.padded, mesh.cp, mesh.cp_rank, setup.sharding);
   const int64_t n_local = micro * setup.padded / mesh.cp;
   Batch batch{micro,
@@ -78,13 +71,28 @@ EvalResult eval_run(const Config& config, const EvalOptions& options) {
   result.tokens = static_cast<int64_t>(sums[2 * buckets + 1]);
   RT_USER_CHECK(result.tokens > 0, "the held-out sequences have no trained labels; use more or longer sequences");
   result.loss = sums[2 * buckets] / sums[2 * buckets + 1];
-  if (dataset->has_long_range() && sums[2 * buckets + 3] > 0)
+  if (dataset.has_long_range() && sums[2 * buckets + 3] > 0)
     result.long_range_loss = sums[2 * buckets + 2] / sums[2 * buckets + 3];
   for (size_t k = 0; k < buckets; ++k) {
     if (sums[2 * k + 1] == 0) continue;
     const int64_t from = k == 0 ? 0 : int64_t{1} << (k - 1), to = std::min<int64_t>(int64_t{1} << k, S);
     result.by_position.push_back({from, to, static_cast<int64_t>(sums[2 * k + 1]), sums[2 * k] / sums[2 * k + 1]});
   }
+  return result;
+}
+
+EvalResult eval_run(const Config& config, const EvalOptions& options) {
+  RT_USER_CHECK(options.sequences >= 1, "--sequences must be >= 1 (got " + std::to_string(options.sequences) + ")");
+  RunSetup setup = run_setup_make(config);
+  Mesh& mesh = setup.mesh;
+  const std::string checkpoint =
+      model_weights_load(options.checkpoint, config, *setup.model, *setup.backend, *mesh.world);
+  const uint64_t seed = options.seed ? *options.seed : static_cast<uint64_t>(config.train.seed) + 1;
+  auto dataset = run_dataset_make(config, seed);
+  EvalResult result = eval_sequences(config, setup, *dataset, options.sequences);
+  result.checkpoint = checkpoint;
+  result.step = checkpoint_info_read(checkpoint).step;
+  const int64_t S = config.train.seq_len;
 
   if (mesh.world->rank() == 0) {
     const std::string out =

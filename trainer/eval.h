@@ -5,9 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "trainer/config.h"
 
 namespace rt {
+
+struct RunSetup;
 
 struct EvalOptions {
   std::string checkpoint;        // a checkpoint, or a directory of them (its newest that verifies)
@@ -31,6 +34,11 @@ struct EvalResult {
   std::optional<double> long_range_loss;  // tasks with long-range labels
   std::vector<PositionBucket> by_position;
 };
+
+// The evaluation itself, on a set-up that exists (eval_run's, or the training's): `sequences` global sequences of
+// `dataset` from index 0 (rounded up to a multiple of dp), forward only through the set-up's attention, the sums
+// reduced over the world. No output. Collective.
+EvalResult eval_sequences(const Config& config, RunSetup& setup, const Dataset& dataset, int64_t sequences);
 
 // Evaluates on every rank of the world (dp x cp as the config says); rank 0 writes the JSON and prints one line.
 // Throws rt::UserError for a checkpoint that does not verify or does not fit the config, or bad data.

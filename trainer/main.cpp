@@ -1,6 +1,6 @@
 // The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain
 // config` (the same options: the resolved config, or --get KEY values), `ringtrain eval --checkpoint PATH`,
-// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain inspect PATH`.
+// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain plot RUN_DIR`, `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +17,7 @@
 #include "core/check.h"
 #include "trainer/config.h"
 #include "trainer/eval.h"
+#include "trainer/metrics.h"
 #include "trainer/sample.h"
 #include "trainer/run_config.h"
 #include "trainer/stages.h"
@@ -121,6 +122,11 @@ int run(int argc, char** argv) {
                                                           "train.seq_len)");
   sample->add_flag("--ids", sample_options.ids, "Print token ids instead of the bytes they stand for");
 
+  CLI::App* plot = app.add_subcommand("plot", "Draw a run's loss curves from its metrics.jsonl as a PNG");
+  std::string plot_dir, plot_out;
+  plot->add_option("RUN_DIR", plot_dir, "A run directory (a training run's log.dir)")->required();
+  plot->add_option("--out", plot_out, "The PNG to write (default RUN_DIR/curves.png)");
+
   CLI::App* inspect = app.add_subcommand("inspect", "Print a checkpoint's manifest and verify every checksum");
   std::string inspect_path;
   inspect->add_option("PATH", inspect_path, "A checkpoint directory, or a directory of them (its latest)")->required();
@@ -135,6 +141,12 @@ int run(int argc, char** argv) {
     throw rt::UserError(std::string(e.what()) + " (see ringtrain --help)");
   }
 
+  if (*plot) {
+    const std::string out = plot_out.empty() ? plot_dir + "/curves.png" : plot_out;
+    rt::metrics_plot(plot_dir, out);
+    std::printf("%s\n", out.c_str());
+    return 0;
+  }
   if (*inspect) {
     rt::checkpoint_inspect(inspect_path, stdout);
     return 0;

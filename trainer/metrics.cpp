@@ -1,4 +1,4 @@
-// Formatting of step metrics for the console and metrics.jsonl.
+// Step metrics: the console line, metrics.jsonl, and the PNG of a run's curves.
 #include "trainer/metrics.h"
 
 #include <cerrno>
@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "trainer/plot.h"
 
 namespace rt {
 namespace {
@@ -51,6 +52,24 @@ std::string metrics_json(const StepMetrics& m) {
   if (m.doc_skipped) j["doc_skipped_share"] = *m.doc_skipped;
   if (m.ring_blocks_skipped) j["ring_blocks_skipped_share"] = *m.ring_blocks_skipped;
   return j.dump();
+}
+
+void metrics_plot(const std::string& dir, const std::string& png) {
+  const std::string path = dir + "/metrics.jsonl";
+  std::ifstream in(path);
+  if (!in) throw UserError("cannot read '" + path + "'; give a run directory (log.dir of a training run)");
+  PlotSeries loss{"loss", {}, {}}, long_range{"long-range loss", {}, {}};
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
+    if (r.is_discarded() || !r.contains("step") || !r.contains("loss")) continue;
+    loss.x.push_back(r["step"].get<double>()), loss.y.push_back(r["loss"].get<double>());
+    if (r.contains("long_range_loss"))
+      long_range.x.push_back(r["step"].get<double>()), long_range.y.push_back(r["long_range_loss"].get<double>());
+  }
+  if (loss.x.empty()) throw UserError("'" + path + "' holds no step; train first, or give another run directory");
+  LinePlot plot{"training loss: " + dir, "step", "loss (nats/token)", false, {loss}};
+  if (!long_range.x.empty()) plot.series.push_back(long_range);
+  plot_lines_png(plot, png);
 }
 
 MetricsLog::MetricsLog(const std::string& dir, int64_t resumed_from) {

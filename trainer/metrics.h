@@ -28,6 +28,10 @@ std::string metrics_line(const StepMetrics& m);
 // One JSON object, no newline: {"step":..,"loss":..,"lr":..,"grad_norm":..,"tokens_per_s":..,...}
 std::string metrics_json(const StepMetrics& m);
 
+// Draws a run's curves from <dir>/metrics.jsonl as a PNG at `png`: loss and long-range loss against the step (for
+// users without TensorBoard). Throws rt::UserError when the file is missing, holds no step, or the PNG cannot be written.
+void metrics_plot(const std::string& dir, const std::string& png);
+
 // Appends JSON lines to <dir>/metrics.jsonl. Opened fresh it truncates the file; resuming after step
 // `resumed_from` > 0 it keeps the records of steps up to that one and drops later ones (they are redone).
 class MetricsLog {

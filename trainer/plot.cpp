@@ -57,6 +57,7 @@ struct Canvas {
 
 std::string number(double v) {
   char buf[32];
+  if (std::abs(v) < 1e-12) v = 0;  // a tick at 0 computed as -1e-17
   const double a = std::abs(v);
   if (a != 0 && (a >= 1e5 || a < 1e-2))
     std::snprintf(buf, sizeof buf, "%.0e", v);

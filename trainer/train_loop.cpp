@@ -18,11 +18,13 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/rank_shard.h"
+#include "trainer/eval.h"
 #include "trainer/metrics.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
 #include "trainer/parameter_check.h"
 #include "trainer/stop_signal.h"
+#include "trainer/tensorboard.h"
 #include "trainer/run_setup.h"
 #include "trainer/train_checkpoint.h"
 #include "parallel/mesh.h"
@@ -43,6 +45,18 @@ void write_resolved_config(const Config& config) {
   out << config_to_yaml(config);
 }
 
+// One step's metrics as TensorBoard scalars under train/.
+void tensorboard_scalars(TensorBoardWriter& tb, const StepMetrics& m) {
+  tb.scalar("train/loss", m.step, m.loss);
+  if (m.long_range_loss) tb.scalar("train/long_range_loss", m.step, *m.long_range_loss);
+  tb.scalar("train/lr", m.step, m.lr);
+  tb.scalar("train/grad_norm", m.step, m.grad_norm);
+  tb.scalar("train/tokens_per_s", m.step, m.tokens_per_s);
+  tb.scalar("train/memory_gib", m.step, m.memory_gib);
+  if (m.doc_skipped) tb.scalar("train/doc_skipped_share", m.step, *m.doc_skipped);
+  tb.flush();
+}
+
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
@@ -57,6 +71,9 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   const TrainConfig& tc = config.train;
   auto dataset = run_dataset_make(config, static_cast<uint64_t>(tc.seed));
   const bool documents = config.data.document_mask;  // attention inside each document
+  // train.eval_every: held-out sequences (another seed: other draws of the synthetic tasks, other windows of a file)
+  std::unique_ptr<Dataset> eval_dataset;
+  if (tc.eval_every > 0) eval_dataset = run_dataset_make(config, static_cast<uint64_t>(tc.seed) + 1);
   const Sharding sharding = setup.sharding;
   const int64_t padded = setup.padded;  // what the ring carries
   const Precision precision = setup.precision;
@@ -70,6 +87,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   if (rank == 0) write_resolved_config(config);
   std::unique_ptr<MetricsLog> metrics;
   if (rank == 0) metrics = std::make_unique<MetricsLog>(config.log.dir, first_step);
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // rank 0, log.tensorboard: the same records for TensorBoard
+  if (rank == 0 && config.log.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(config.log.dir);
 
   Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp,
                 config.data.reset_positions);
@@ -185,12 +204,28 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
         if (done + skipped > 0) m.ring_blocks_skipped = static_cast<double>(skipped) / static_cast<double>(done + skipped);
       }
       metrics->append(m);
+      if (tensorboard) tensorboard_scalars(*tensorboard, m);
       if (log) {
         std::printf("%s\n", metrics_line(m).c_str());
         std::fflush(stdout);
       }
     }
     checkpoints.report(saved, step + 1);
+    if (tc.eval_every > 0 && ((step + 1) % tc.eval_every == 0 || last)) {
+      const EvalResult e = eval_sequences(config, setup, *eval_dataset, tc.batch_size);
+      result.eval_losses.emplace_back(step + 1, e.loss);
+      if (tensorboard) {
+        tensorboard->scalar("eval/loss", step + 1, e.loss);
+        if (e.long_range_loss) tensorboard->scalar("eval/long_range_loss", step + 1, *e.long_range_loss);
+        tensorboard->flush();
+      }
+      if (log) {
+        std::printf("eval step %ld | %ld held-out sequences | loss %.4f", step + 1, e.sequences, e.loss);
+        if (e.long_range_loss) std::printf(" | long %.4f", *e.long_range_loss);
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
     result.stopped = saved.stop;
     if (saved.stop) break;
   }

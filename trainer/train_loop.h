@@ -2,6 +2,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "trainer/config.h"
@@ -12,6 +13,7 @@ struct TrainResult {
   int64_t first_step = 0;                          // steps done before this run (from the resumed checkpoint)
   std::vector<double> losses;                      // per step run, steps first_step+1, first_step+2, ...
   std::vector<std::optional<double>> long_losses;  // per step run, where the task has long-range tokens
+  std::vector<std::pair<int64_t, double>> eval_losses;  // (step, held-out loss) of each train.eval_every evaluation
   double tokens_per_s = 0;                         // median over the steps after the first
   bool stopped = false;                            // ended early by SIGTERM / SIGINT, after saving a checkpoint
 };

@@ -12,6 +12,7 @@
 #include "core/backend.h"
 #include "tests/test_process.h"
 #include "trainer/config.h"
+#include "trainer/tensorboard.h"
 
 namespace {
 
@@ -219,6 +220,36 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
   expect_user_error(run(sample + "--prompt-file " + empty.string()), {"--prompt-file", "is empty"});
   expect_user_error(run(sample + "--prompt-ids 1,2 --context 10"), {"asks for 14", "context of 10 tokens"});
   expect_user_error(run(sample + "--prompt-ids 1,x"), {"'x' is not a token id"});
+}
+
+// A run writes TensorBoard events (log.tensorboard, on by default) holding the logged metrics and, with
+// train.eval_every, the held-out loss; `ringtrain plot` draws its curves; log.tensorboard=false writes none.
+TEST(Cli, TensorBoardEventsEvalEveryAndPlot) {
+  const fs::path dir = temp_dir() / "tb";
+  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                  "/configs/tiny.yaml --set train.steps=6 --set log.every=2 --set train.eval_every=3 "
+                  "--set checkpoint.every=0 --set log.dir=" + dir.string());
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("eval step 6 | 8 held-out sequences | loss "), std::string::npos) << o.output;
+  std::vector<fs::path> events;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events.push_back(e.path());
+  ASSERT_EQ(events.size(), 1u);
+  std::map<std::string, std::vector<int64_t>> steps;
+  for (const rt::TensorBoardScalar& s : rt::tensorboard_read(events[0].string())) steps[s.tag].push_back(s.step);
+  EXPECT_EQ(steps["train/loss"], (std::vector<int64_t>{2, 4, 6}));
+  EXPECT_EQ(steps["eval/loss"], (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(steps["train/lr"].size(), 3u);
+  Outcome p = run("plot " + dir.string());
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_TRUE(fs::file_size(dir / "curves.png") > 1000);
+  expect_user_error(run("plot " + (temp_dir() / "no_run").string()), {"metrics.jsonl", "give a run directory"});
+  const fs::path quiet = temp_dir() / "tb_off";
+  ASSERT_EQ(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                "/configs/tiny.yaml --set train.steps=2 --set log.tensorboard=false --set checkpoint.every=0 "
+                "--set log.dir=" + quiet.string()).code, 0);
+  for (const auto& e : fs::directory_iterator(quiet))
+    EXPECT_NE(e.path().filename().string().rfind("events.out", 0), 0u) << e.path();
 }
 
 // Two ranks share one sequence (cp = 2): only rank 0 logs, and the run trains.
