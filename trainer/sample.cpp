@@ -3,10 +3,12 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <random>
 
 #include "attention/kv_cache_attention.h"
 #include "core/check.h"
+#include "core/timer.h"
 #include "trainer/run_setup.h"
 #include "trainer/train_checkpoint.h"
 
@@ -62,7 +64,10 @@ std::vector<int32_t> sample_run(const Config& config, const SampleOptions& optio
     backend.download(logits, host.data());
     return sample_next(host.data(), V, options.sampling, rng);
   };
+  Timer prefill;
   int32_t next = options.max_new_tokens > 0 ? step(options.prompt) : 0;
+  const double prefill_s = prefill.seconds();
+  Timer decode;
   for (int64_t t = 0; t < options.max_new_tokens; ++t) {
     generated.push_back(next);
     if (options.ids)
@@ -76,6 +81,15 @@ std::vector<int32_t> sample_run(const Config& config, const SampleOptions& optio
     next = step({next});
   }
   if (options.ids || !generated.empty()) std::fputc('\n', out);
+  std::fflush(out);
+  // The speeds, on stderr (stdout is the text): the prefill includes the first token's draw; each later token is
+  // one decode step against the cache.
+  const double decode_s = decode.seconds();
+  const int64_t decoded = std::max<int64_t>(0, static_cast<int64_t>(generated.size()) - 1);
+  std::fprintf(stderr, "sample | prefill %ld tokens in %.3f s (%.0f tok/s) | decode %ld tokens in %.3f s (%.1f tok/s) "
+                       "at context %ld..%ld\n",
+               T, prefill_s, static_cast<double>(T) / prefill_s, decoded, decode_s,
+               decode_s > 0 ? static_cast<double>(decoded) / decode_s : 0.0, T + 1, T + decoded);
   return generated;
 }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Decode speed of `ringtrain sample` (KV cache, one token at a time) beside transformers' generate on the CPU, on the
+# same checkpoint of the reference model (configs/default.yaml: hidden 256, 4 layers, 4 heads), at several contexts,
+# and as a share of the measured memory read bandwidth: a decode step reads the weights and the whole KV cache once.
+#   bench/decode_speed.sh [CONTEXTS...]   (default 1024 16384 65536; needs build/ and, for the peer, .venv-bench)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$root/build/trainer/ringtrain"
+contexts=("${@:-1024 16384 65536}")
+read -r -a contexts <<< "${contexts[*]}"
+new=64
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+echo "host: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+bw=$("$root/build/bench/memory_bandwidth" --threads 2 --gib 2 | sed -n 's/.*read_gbs=\([0-9.]*\).*/\1/p')
+echo "memory read bandwidth (bench/memory_bandwidth, 2 threads): $bw GB/s"
+# A checkpoint of the reference model: 4 steps on this repository's docs (the weights only need to be real).
+cat "$root"/docs/*.md "$root"/README.md > "$work/text.txt"
+"$bin" train --config "$root/configs/default.yaml" --set data.task=text --set data.path="$work/text.txt" \
+  --set train.seq_len=256 --set train.steps=4 --set parallel.cp=1 --set parallel.dp=1 --set log.every=4 --set log.tensorboard=false \
+  --set log.dir="$work/run" > /dev/null
+ckpt="$work/run/checkpoints/step_00000004"
+# Per token: the weights (4 bytes per parameter) and K, V of every layer at every cached position.
+read -r layers kv_heads head_dim < <(python3 -c "import json; c=json.load(open('$ckpt/config.json')); \
+  print(c['num_hidden_layers'], c['num_key_value_heads'], c['hidden_size'] // c['num_attention_heads'])")
+python3 - "$ckpt/model.safetensors" > "$work/params" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+print(sum(eval("*".join(map(str, v["shape"])) or "1") for k, v in header.items() if k != "__metadata__"))
+PY
+params=$(cat "$work/params")
+printf "\n| context | ringtrain tok/s | transformers tok/s | ratio | ringtrain GB/s read | %% of bandwidth |\n"
+printf "|---|---|---|---|---|---|\n"
+for ctx in "${contexts[@]}"; do
+  python3 -c "import sys; t=open('$work/text.txt','rb').read(); sys.stdout.buffer.write((t*(1+$ctx//len(t)))[:$ctx])" \
+    > "$work/prompt.txt"
+  line=$("$bin" sample --checkpoint "$ckpt" --prompt-file "$work/prompt.txt" --max-new-tokens $new --temperature 0 \
+         --context $((ctx + new)) 2>&1 >/dev/null | grep '^sample |')
+  ours=$(echo "$line" | sed -n 's/.*decode [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
+  [ -n "$ours" ] || { echo "no decode speed from ringtrain sample: $line" >&2; exit 1; }
+  peer="n/a"
+  if [ -x "$root/.venv-bench/bin/python" ] && "$root/.venv-bench/bin/python" -c 'import transformers' 2>/dev/null; then
+    peer=$(timeout 1800 "$root/.venv-bench/bin/python" "$root/bench/peer/hf_decode_speed.py" "$ckpt" \
+           "$work/prompt.txt" $new 2 2>/dev/null | sed -n 's/.*decode_tok_s=\([0-9.]*\).*/\1/p' || true)
+    [ -n "$peer" ] || peer="failed"
+  fi
+  gbs=$(python3 -c "print(f'{$ours * (4 * $params + $layers * ($ctx + $new / 2) * $kv_heads * $head_dim * 2 * 4) / 1e9:.2f}')")
+  ratio=$(python3 -c "print(f'{$ours / $peer:.2f}x')" 2>/dev/null || echo "n/a")
+  share=$(python3 -c "print(f'{100 * $gbs / $bw:.0f}%')")
+  printf "| %s | %s | %s | %s | %s | %s |\n" "$ctx" "$ours" "$peer" "$ratio" "$gbs" "$share"
+done
