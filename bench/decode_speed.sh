@@ -3,6 +3,8 @@
 # same checkpoint of the reference model (configs/default.yaml: hidden 256, 4 layers, 4 heads), at several contexts,
 # and as a share of the measured memory read bandwidth: a decode step reads the weights and the whole KV cache once.
 #   bench/decode_speed.sh [CONTEXTS...]   (default 1024 16384 65536; needs build/ and, for the peer, .venv-bench)
+# PEER_MAX_CONTEXT (default 16384): longer contexts skip transformers, whose CPU prefill may materialise the
+# attention matrix (4 heads x 64k x 64k floats = 64 GiB at 64k) and exhaust memory.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/build/trainer/ringtrain"
@@ -41,7 +43,9 @@ for ctx in "${contexts[@]}"; do
   ours=$(echo "$line" | sed -n 's/.*decode [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
   [ -n "$ours" ] || { echo "no decode speed from ringtrain sample: $line" >&2; exit 1; }
   peer="n/a"
-  if [ -x "$root/.venv-bench/bin/python" ] && "$root/.venv-bench/bin/python" -c 'import transformers' 2>/dev/null; then
+  if [ "$ctx" -gt "${PEER_MAX_CONTEXT:-16384}" ]; then
+    peer="not run (PEER_MAX_CONTEXT)"
+  elif [ -x "$root/.venv-bench/bin/python" ] && "$root/.venv-bench/bin/python" -c 'import transformers' 2>/dev/null; then
     peer=$(timeout 1800 "$root/.venv-bench/bin/python" "$root/bench/peer/hf_decode_speed.py" "$ckpt" \
            "$work/prompt.txt" $new 2 2>/dev/null | sed -n 's/.*decode_tok_s=\([0-9.]*\).*/\1/p' || true)
     [ -n "$peer" ] || peer="failed"

@@ -1,7 +1,7 @@
-// The training loop: gradient accumulation, global-norm clipping, AdamW, metrics; rank 0 logs.
+// The training loop on the shared set-up (run_setup.h): gradient accumulation, global-norm clipping, AdamW, metrics,
+// held-out evaluation; rank 0 logs.
 #include "trainer/train_loop.h"
 
-#include <mpi.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -13,7 +13,6 @@
 
 #include "attention/sequence_attention.h"
 #include "core/check.h"
-#include "core/cpu/cpu_features.h"
 #include "core/timer.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -23,9 +22,9 @@
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
 #include "trainer/parameter_check.h"
+#include "trainer/run_setup.h"
 #include "trainer/stop_signal.h"
 #include "trainer/tensorboard.h"
-#include "trainer/run_setup.h"
 #include "trainer/train_checkpoint.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"

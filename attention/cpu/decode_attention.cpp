@@ -9,6 +9,7 @@
 
 #include "attention/attention_kernels.h"
 #include "core/check.h"
+#include "core/cpu/vec_math.h"
 
 namespace rt {
 namespace {
@@ -31,40 +32,63 @@ void attention_decode(const AttentionProblem& p, const float* q, const float* k,
   std::vector<float> part_acc(part_m.size() * static_cast<size_t>(D));
 #pragma omp parallel
   {
-    std::vector<float> s(kDecodeBlock);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t i = r / p.Hq, h = r % p.Hq, kv = h / group, slot = r * blocks + b;
-        // Visible keys of row i in this block: [j0, j1).
-        int64_t j0 = b * kDecodeBlock, j1 = std::min(p.Tk, j0 + kDecodeBlock);
-        if (p.causal) j1 = std::min(j1, p.q_offset + i - p.k_offset + 1);
-        if (p.q_doc_start) j0 = std::max<int64_t>(j0, p.q_doc_start[i] - p.k_offset);
-        float* acc = part_acc.data() + slot * D;
-        std::fill(acc, acc + D, 0.f);
-        part_m[slot] = kNegInf, part_l[slot] = 0.f;
-        if (j1 <= j0) continue;
-        const float* qi = q + i * ldq + h * D;
-        float mx = kNegInf;
-        for (int64_t j = j0; j < j1; ++j) {
-          const float* kj = k + j * ldk + kv * D;
+    // One task is one block of keys for every (query row, head): it reads the block's K and V rows, all heads
+    // together, front to back (the cache's rows hold every head: reading one head's slice would stride through it).
+    std::vector<float> s(static_cast<size_t>(rows * kDecodeBlock));  // (rows, block) scores, then probabilities
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t b0 = b * kDecodeBlock, b1 = std::min(p.Tk, b0 + kDecodeBlock);
+      // Visible keys of each query row in this block: [lo[i], hi[i]) (causal at the offsets, document starts).
+      std::vector<int64_t> lo(static_cast<size_t>(p.Tq)), hi(static_cast<size_t>(p.Tq));
+      for (int64_t i = 0; i < p.Tq; ++i) {
+        lo[i] = p.q_doc_start ? std::max<int64_t>(b0, p.q_doc_start[i] - p.k_offset) : b0;
+        hi[i] = p.causal ? std::min<int64_t>(b1, p.q_offset + i - p.k_offset + 1) : b1;
+      }
+      for (int64_t j = b0; j < b1; ++j) {  // scores: every row against key j, K row j read once
+        const float* kj = k + j * ldk;
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = r / p.Hq, h = r % p.Hq;
+          float& out = s[static_cast<size_t>(r * kDecodeBlock + (j - b0))];
+          if (j < lo[i] || j >= hi[i]) {
+            out = kNegInf;
+            continue;
+          }
+          const float* qi = q + i * ldq + h * D;
+          const float* kh = kj + (h / group) * D;
           float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
-          s[j - j0] = dot * p.scale;
-          mx = std::max(mx, s[j - j0]);
+          for (int64_t d = 0; d < D; ++d) dot += qi[d] * kh[d];
+          out = dot * p.scale;
         }
-        float sum = 0.f;
-        for (int64_t j = j0; j < j1; ++j) {
-          const float e = std::exp(s[j - j0] - mx);
-          sum += e;
-          const float* vj = v + j * ldk + kv * D;
-#pragma omp simd
-          for (int64_t d = 0; d < D; ++d) acc[d] += e * vj[d];
-        }
-        part_m[slot] = mx, part_l[slot] = sum;
       }
-      // Merge each (row, head)'s blocks: L = sum l_b e^(m_b - M), o = sum acc_b e^(m_b - M) / L, lse = M + log L.
+      for (int64_t r = 0; r < rows; ++r) {  // per row: max, exp, sum
+        float* sr = s.data() + r * kDecodeBlock;
+        const int64_t n = b1 - b0;
+        float mx = kNegInf;
+        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sr[j]);
+        const int64_t slot = r * blocks + b;
+        part_m[slot] = mx, part_l[slot] = 0.f;
+        std::fill(part_acc.data() + slot * D, part_acc.data() + (slot + 1) * D, 0.f);
+        if (mx == kNegInf) continue;
+        float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < n; ++j) sum += sr[j] = cpu::exp_fast(sr[j] - mx);  // -inf -> 0
+        part_l[slot] = sum;
+      }
+      for (int64_t j = b0; j < b1; ++j) {  // acc += P V: V row j read once
+        const float* vj = v + j * ldk;
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t slot = r * blocks + b;
+          const float e = s[static_cast<size_t>(r * kDecodeBlock + (j - b0))];
+          if (e == 0.f) continue;
+          float* acc = part_acc.data() + slot * D;
+          const float* vh = vj + ((r % p.Hq) / group) * D;
+#pragma omp simd
+          for (int64_t d = 0; d < D; ++d) acc[d] += e * vh[d];
+        }
+      }
+    }
+    // Merge each (row, head)'s blocks: L = sum l_b e^(m_b - M), o = sum acc_b e^(m_b - M) / L, lse = M + log L.
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r / p.Hq, h = r % p.Hq;
