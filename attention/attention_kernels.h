@@ -1,4 +1,4 @@
-// The attention kernel API that a ring step calls on one (query block, key/value block) pair.
+// The attention kernel API: one (query block, key/value block) pair (a ring step, a whole local sequence, a decode step).
 #pragma once
 #include <cstdint>
 

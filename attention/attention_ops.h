@@ -1,4 +1,4 @@
-// The attention kernels of one device as a table, for code written once over CPU and CUDA (local and ring attention).
+// The attention kernels of one device as a table, for code written once over CPU and CUDA (local, ring, KV cache).
 #pragma once
 #include <cstdint>
 

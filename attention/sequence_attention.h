@@ -1,4 +1,5 @@
-// SequenceAttention: exact causal attention over one sequence's local tokens (local here, a ring later).
+// SequenceAttention: exact causal attention over one sequence's local tokens, optionally inside documents (local here;
+// the ring in parallel/ring_attention.h; a KV cache for decoding in attention/kv_cache_attention.h).
 #pragma once
 #include <memory>
 

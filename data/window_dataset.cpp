@@ -1,4 +1,4 @@
-// Non-overlapping windows over a token stream, visited in a per-epoch pseudo-random order (text, shards).
+// Non-overlapping windows over a token stream of documents, visited in a per-epoch pseudo-random order (text, shards).
 #include <algorithm>
 
 #include "core/check.h"
