@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
                 cpu_name().c_str());
     return 0;
   }
-  const rt::CpuFeatures& f = rt::cpu_features();
+  [[maybe_unused]] const rt::CpuFeatures& f = rt::cpu_features();
   std::string dp = "n/a", amx = "n/a";
   [[maybe_unused]] char buf[32];
 #if defined(__AVX512BF16__)

@@ -98,8 +98,10 @@ class Backend {
   virtual void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) = 0;  // dtable +=
 
   // ---- cross-entropy over the last dim ----
-  // logits (N,V), labels (N) i32 (negative = ignored) -> losses (N) (0 where ignored), lse (N)
-  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) = 0;
+  // logits (N,V), labels (N) i32 (negative = ignored) -> losses (N) (0 where ignored), lse (N), and when hits is
+  // given hits (N): 1 where the label is the row's argmax (its first largest logit: exact match), else 0
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse,
+                                     Tensor* hits = nullptr) = 0;
   // dlogits = scale * (softmax(logits) - onehot(label)), zero rows where ignored; may alias logits
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
                                       Tensor& dlogits) = 0;

@@ -27,7 +27,7 @@ class Dataset {
 
 // What dataset_make builds (the data.* keys and the model's vocabulary).
 struct DatasetSpec {
-  std::string task;                // copy | recall | text | shards
+  std::string task;                // copy | recall | passkey | text | shards
   std::vector<std::string> paths;  // files, directories (every file below) or glob patterns; text: each file a document
   int64_t seq_len = 0, vocab_size = 0;
   uint64_t seed = 0;
@@ -37,6 +37,15 @@ struct DatasetSpec {
 // Builds the dataset `spec.task`. Throws rt::UserError naming the key or file and what is valid for an unknown task,
 // a missing/unreadable/invalid file, a file too short for seq_len, or an eot that is no token.
 std::unique_ptr<Dataset> dataset_make(const DatasetSpec& spec);
+// Retrieval probes (eval --task): sequences whose long_range flags mark the labels of the one thing to retrieve,
+// placed at `depth` in [0, 1] of the context (0: its start, 1: just before the question). recall: the recall task's
+// layout with one pair at that depth, asked for by the last query (data/synthetic_tasks.cpp); passkey: a 5-digit
+// number in filler text, asked for at the end (data/passkey_task.cpp). Throws rt::UserError for an unknown task, a
+// depth outside [0, 1] or a seq_len below retrieval_probe_min_seq_len(task).
+std::unique_ptr<Dataset> retrieval_probe_make(const std::string& task, int64_t seq_len, double depth,
+                                              int64_t vocab_size, uint64_t seed);
+int64_t retrieval_probe_min_seq_len(const std::string& task);
+
 // The same for one path (or none).
 inline std::unique_ptr<Dataset> dataset_make(const std::string& task, const std::string& path, int64_t seq_len,
                                              int64_t vocab_size, uint64_t seed) {

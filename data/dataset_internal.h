@@ -13,7 +13,11 @@ namespace rt::data_detail {
 std::unique_ptr<Dataset> text_dataset_make(const DatasetSpec& spec);
 std::unique_ptr<Dataset> shard_dataset_make(const DatasetSpec& spec);
 std::unique_ptr<Dataset> copy_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed);
-std::unique_ptr<Dataset> recall_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed);
+// depth >= 0: the recall probe with its pair at that depth (synthetic_tasks.cpp); < 0: the training task.
+std::unique_ptr<Dataset> recall_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed, double depth = -1);
+// The passkey task; depth >= 0: its number at that depth, < 0: at a random depth per sequence (passkey_task.cpp).
+std::unique_ptr<Dataset> passkey_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed, double depth = -1);
+int64_t passkey_min_seq_len();
 
 // A token stream cut into windows for next-token training (tasks text and shards).
 // Window w covers stream[w*S, w*S + S + 1): tokens = its first S, labels = its last S. The input spans of the

@@ -13,13 +13,27 @@ std::unique_ptr<Dataset> dataset_make(const DatasetSpec& spec) {
                 "data.eot=" + std::to_string(spec.eot) + " is not a token id of model.vocab_size " +
                     std::to_string(spec.vocab_size) + "; valid: 0.." + std::to_string(spec.vocab_size - 1) +
                     ", or -1 for none");
-  RT_USER_CHECK(spec.eot == -1 || (task != "copy" && task != "recall"),
+  RT_USER_CHECK(spec.eot == -1 || task == "text" || task == "shards",
                 "data.eot applies to data.task text and shards, not " + task + "; remove it or set it to -1");
   if (task == "copy") return data_detail::copy_dataset_make(spec.seq_len, spec.vocab_size, spec.seed);
   if (task == "recall") return data_detail::recall_dataset_make(spec.seq_len, spec.vocab_size, spec.seed);
+  if (task == "passkey") return data_detail::passkey_dataset_make(spec.seq_len, spec.vocab_size, spec.seed);
   if (task == "text") return data_detail::text_dataset_make(spec);
   if (task == "shards") return data_detail::shard_dataset_make(spec);
-  throw UserError("unknown data.task '" + task + "'; valid tasks: copy, recall, text, shards");
+  throw UserError("unknown data.task '" + task + "'; valid tasks: copy, recall, passkey, text, shards");
+}
+
+std::unique_ptr<Dataset> retrieval_probe_make(const std::string& task, int64_t seq_len, double depth,
+                                              int64_t vocab_size, uint64_t seed) {
+  RT_USER_CHECK(depth >= 0 && depth <= 1, "a retrieval depth must lie in [0, 1] (0: the context's start, 1: its "
+                                          "end); got " + std::to_string(depth));
+  if (task == "recall") return data_detail::recall_dataset_make(seq_len, vocab_size, seed, depth);
+  if (task == "passkey") return data_detail::passkey_dataset_make(seq_len, vocab_size, seed, depth);
+  throw UserError("unknown retrieval task '" + task + "'; valid: recall, passkey");
+}
+
+int64_t retrieval_probe_min_seq_len(const std::string& task) {
+  return task == "passkey" ? data_detail::passkey_min_seq_len() : 16;
 }
 
 }  // namespace rt

@@ -31,10 +31,18 @@
 //   labels[t] = tokens[t+1] for t in [0, S-1), except -1 where tokens[t] and tokens[t+1] are both '.';
 //   labels[S-1] = -1
 //   long_range[t] = 1 exactly at the query keys, t = C + 3j + 1 (label = the queried value); 0 elsewhere.
+//
+// recall probe at depth d in [0, 1] (eval --task recall): the same layout, except that pair 0 (a random key) is placed
+// as near as the fillers allow to context position 1 + d (C - 3) (d = 0: the first pair slot, d = 1: the last), the
+// last query asks for it (the query before it, if it asked for pair 0 too, asks for another pair), and long_range is
+// 1 only at that last query's key: one retrieval per sequence, at a known distance.
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/check.h"
 #include "data/dataset_internal.h"
@@ -104,13 +112,14 @@ class CopyDataset final : public Dataset {
 
 class RecallDataset final : public Dataset {
  public:
-  RecallDataset(int64_t seq_len, uint64_t seed)
+  RecallDataset(int64_t seq_len, uint64_t seed, double depth = -1)
       : seq_len_(seq_len),
         queries_(seq_len / 12),
         context_(seq_len - 3 * queries_),
         pairs_(std::min<int64_t>(static_cast<int64_t>(kRecallKeys.size()), (context_ - 1) / 4)),
         fillers_(context_ - 1 - 2 * pairs_),
-        seed_(seed) {
+        seed_(seed),
+        depth_(depth) {
     RT_CHECK(queries_ >= 1 && pairs_ >= 1 && fillers_ >= 0, "recall layout does not fit seq_len");
   }
 
@@ -134,18 +143,37 @@ class RecallDataset final : public Dataset {
     // Filler gaps: K sorted cut points in [0, F] split F fillers into K+1 gaps.
     std::array<int64_t, kRecallKeys.size()> cuts{};
     for (size_t k = 0; k < K; ++k) cuts[k] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(fillers_) + 1));
-    std::sort(cuts.begin(), cuts.begin() + static_cast<std::ptrdiff_t>(K));
+    // The order of the pairs in the context: by cut point. A probe's pair 0 takes the cut that puts it nearest its
+    // depth: with f fillers before it and the other pairs' cuts c_k, it starts at 1 + f + 2 #{k >= 1 : c_k < f}.
+    std::array<size_t, kRecallKeys.size()> placed{};  // pair indices in context order
+    for (size_t k = 0; k < K; ++k) placed[k] = k;
+    if (probe()) {
+      const int64_t want = 1 + static_cast<int64_t>(std::llround(depth_ * static_cast<double>(context_ - 3)));
+      int64_t best = 0, best_gap = -1;
+      for (int64_t f = 0; f <= fillers_; ++f) {
+        int64_t before = 0;
+        for (size_t k = 1; k < K; ++k) before += cuts[k] < f;
+        const int64_t gap = std::abs(1 + f + 2 * before - want);
+        if (best_gap < 0 || gap < best_gap) best = f, best_gap = gap;
+      }
+      cuts[0] = best;
+    }
+    std::stable_sort(placed.begin(), placed.begin() + static_cast<std::ptrdiff_t>(K), [&](size_t a, size_t b) {
+      return cuts[a] != cuts[b] ? cuts[a] < cuts[b] : (a == 0 && b != 0);
+    });
 
     // Context: start token, then gap_0, pair_0, gap_1, pair_1, ..., pair_{K-1}, gap_K (tokens start as '.').
     seq.tokens[0] = kStart;
-    for (size_t k = 0; k < K; ++k) {
-      const int64_t pos = 1 + cuts[k] + 2 * static_cast<int64_t>(k);  // fillers before pair k: cuts[k]
+    for (size_t m = 0; m < K; ++m) {
+      const size_t k = placed[m];
+      const int64_t pos = 1 + cuts[k] + 2 * static_cast<int64_t>(m);  // fillers before the m-th pair: its cut
       seq.tokens[pos] = keys[k];
       seq.tokens[pos + 1] = values[k];
     }
 
     // Queries: successive random permutations of the K pair indices, no key twice in a row.
     std::array<size_t, kRecallKeys.size()> order{};
+    std::vector<size_t> asked(static_cast<size_t>(queries_));
     size_t used = K;  // position in the current permutation; K = exhausted
     size_t last = K;  // previous queried pair; K = none
     for (int64_t j = 0; j < queries_; ++j) {
@@ -155,13 +183,25 @@ class RecallDataset final : public Dataset {
         if (K > 1 && order[0] == last) std::swap(order[0], order[1 + rng.below(K - 1)]);
         used = 0;
       }
-      const size_t pair = order[used++];
-      last = pair;
+      last = asked[static_cast<size_t>(j)] = order[used++];
+    }
+    if (probe()) {  // the last query asks for pair 0, the one before for another (K >= 3: one differs from both)
+      const size_t n = asked.size();
+      asked[n - 1] = 0;
+      if (n >= 2 && asked[n - 2] == 0)
+        for (size_t k = 1; k < K; ++k)
+          if (n < 3 || asked[n - 3] != k) {
+            asked[n - 2] = k;
+            break;
+          }
+    }
+    for (int64_t j = 0; j < queries_; ++j) {
+      const size_t pair = asked[static_cast<size_t>(j)];
       const int64_t pos = context_ + 3 * j;
       seq.tokens[pos] = kQuery;
       seq.tokens[pos + 1] = keys[pair];
       seq.tokens[pos + 2] = values[pair];
-      seq.long_range[pos + 1] = 1;
+      seq.long_range[pos + 1] = !probe() || j + 1 == queries_;
     }
 
     for (int64_t t = 0; t + 1 < seq_len_; ++t) {
@@ -172,9 +212,11 @@ class RecallDataset final : public Dataset {
   }
 
   std::string describe() const override {
-    return "recall: seq_len " + std::to_string(seq_len_) + ", " + std::to_string(pairs_) +
-           " key-value pairs scattered over the first " + std::to_string(context_) + " tokens, " +
-           std::to_string(queries_) + (queries_ == 1 ? " query" : " queries") + ", seed " + std::to_string(seed_);
+    return "recall" + std::string(probe() ? " probe" : "") + ": seq_len " + std::to_string(seq_len_) + ", " +
+           std::to_string(pairs_) + " key-value pairs scattered over the first " + std::to_string(context_) +
+           " tokens, " + std::to_string(queries_) + (queries_ == 1 ? " query" : " queries") +
+           (probe() ? ", the last asking for the pair at depth " + std::to_string(depth_) : std::string()) + ", seed " +
+           std::to_string(seed_);
   }
   bool has_long_range() const override { return true; }
 
@@ -185,6 +227,8 @@ class RecallDataset final : public Dataset {
   int64_t pairs_;    // K
   int64_t fillers_;  // F
   uint64_t seed_;
+  double depth_;  // the probe's depth in [0, 1]; < 0: the training task
+  bool probe() const { return depth_ >= 0; }
 };
 
 void synthetic_check(const char* task, int64_t seq_len, int64_t min_seq_len, int64_t vocab_size,
@@ -204,9 +248,9 @@ std::unique_ptr<Dataset> copy_dataset_make(int64_t seq_len, int64_t vocab_size, 
   return std::make_unique<CopyDataset>(seq_len, seed);
 }
 
-std::unique_ptr<Dataset> recall_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed) {
+std::unique_ptr<Dataset> recall_dataset_make(int64_t seq_len, int64_t vocab_size, uint64_t seed, double depth) {
   synthetic_check("recall", seq_len, kRecallMinSeqLen, vocab_size, "key-value pairs and at least one query");
-  return std::make_unique<RecallDataset>(seq_len, seed);
+  return std::make_unique<RecallDataset>(seq_len, seed, depth);
 }
 
 }  // namespace rt::data_detail

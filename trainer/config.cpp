@@ -378,7 +378,7 @@ void config_validate(const Config& c, const ConfigSources& sources) {
                                   std::to_string(m.head_dim()) +
                                   " is above 128, the largest the CUDA flash-attention kernels support");
 
-  const std::vector<std::string> tasks = {"copy", "recall", "text", "shards"};
+  const std::vector<std::string> tasks = {"copy", "recall", "passkey", "text", "shards"};
   if (std::find(tasks.begin(), tasks.end(), c.data.task) == tasks.end())
     fail("data.task", "data.task '" + c.data.task + "' is not one of " + join(tasks));
   if ((c.data.task == "text" || c.data.task == "shards") && c.data.path.empty())

@@ -62,7 +62,7 @@ struct TrainConfig {
 };
 
 struct DataConfig {
-  std::string task = "copy";     // copy | recall | text | shards
+  std::string task = "copy";     // copy | recall | passkey | text | shards
   std::string path;              // a file, directory or glob, or a YAML list of them kept as its text (data_paths)
   int64_t eot = -1;              // the token that begins each document (shards; text: put before each file); -1 none
   bool document_mask = false;    // attention stays inside each document (block-diagonal causal)

@@ -47,7 +47,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(train, recompute, "none | full: layers keep only their input and recompute their forward in the backward"),
       RT_KEY(train, eval_every, "evaluate train.batch_size held-out sequences (seed train.seed + 1) every N steps, logged and in TensorBoard; 0 = never"),
       RT_KEY(train, precision, "fp32 | bf16: GEMM and attention product inputs in bf16, fp32 sums, fp32 weights"),
-      RT_KEY(data, task, "copy | recall | text | shards"),
+      RT_KEY(data, task, "copy | recall | passkey | text | shards"),
       RT_KEY(data, path, "a file, directory (every file below) or glob, or a list of them: text files (task text, each file a document) or token shards (task shards)"),
       RT_KEY(data, eot, "the token that begins each document (llm.c's <|endoftext|>; task text puts it before each file); -1 = none"),
       RT_KEY(data, document_mask, "attention stays inside each document of a packed sequence (needs document boundaries)"),

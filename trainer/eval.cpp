@@ -44,35 +44,50 @@ EvalResult eval_sequences(const Config& config, RunSetup& setup, const Dataset& 
               backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32),
               config.data.document_mask ? backend.alloc({n_local}, DType::i32) : Tensor{}};
-  Tensor losses = backend.alloc({n_local});
-  std::vector<float> host(static_cast<size_t>(n_local));
-  // Per bucket: loss sum and token count; then the totals: loss, tokens, long-range loss, long-range tokens.
-  const size_t buckets = bucket_of(S - 1) + 1;
-  std::vector<double> sums(2 * buckets + 4, 0.0);
+  Tensor losses = backend.alloc({n_local}), hits = backend.alloc({n_local});
+  std::vector<float> host(static_cast<size_t>(n_local)), host_hits(static_cast<size_t>(n_local));
+  // Per bucket: loss sum and token count; then the totals: loss, tokens, long-range loss, long-range tokens,
+  // long-range hits; then per global sequence: its long-range labels and hits.
+  const size_t buckets = bucket_of(S - 1) + 1, totals = 2 * buckets, per_sequence = totals + 5;
+  std::vector<double> sums(per_sequence + 2 * static_cast<size_t>(result.sequences), 0.0);
   for (int64_t round = 0; round < rounds; ++round) {
     const LocalBatch part = rank_shard(loader.get(round, 0), shard);
     backend.upload(part.tokens.data(), batch.tokens);
     backend.upload(part.labels.data(), batch.labels);
     backend.upload(part.pos.data(), batch.pos);
     if (batch.doc_start.defined()) backend.upload(part.doc_start.data(), batch.doc_start);
-    model.forward(batch, losses);
+    model.forward(batch, losses, &hits);
     backend.download(losses, host.data());
+    backend.download(hits, host_hits.data());
+    double* sequence = &sums[per_sequence + 2 * static_cast<size_t>(round * per_round + mesh.dp_rank)];
     for (size_t i = 0; i < part.labels.size();)
       for (const Chunk& c : shard)
         for (int64_t p = c.start; p < c.start + c.length; ++p, ++i) {
           if (part.labels[i] < 0) continue;
           const size_t k = bucket_of(p);
           sums[2 * k] += host[i], sums[2 * k + 1] += 1;
-          sums[2 * buckets] += host[i], sums[2 * buckets + 1] += 1;
-          if (part.long_range[i]) sums[2 * buckets + 2] += host[i], sums[2 * buckets + 3] += 1;
+          sums[totals] += host[i], sums[totals + 1] += 1;
+          if (!part.long_range[i]) continue;
+          sums[totals + 2] += host[i], sums[totals + 3] += 1, sums[totals + 4] += host_hits[i];
+          sequence[0] += 1, sequence[1] += host_hits[i];
         }
   }
   mesh.world->all_reduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
-  result.tokens = static_cast<int64_t>(sums[2 * buckets + 1]);
+  result.tokens = static_cast<int64_t>(sums[totals + 1]);
   RT_USER_CHECK(result.tokens > 0, "the held-out sequences have no trained labels; use more or longer sequences");
-  result.loss = sums[2 * buckets] / sums[2 * buckets + 1];
-  if (dataset.has_long_range() && sums[2 * buckets + 3] > 0)
-    result.long_range_loss = sums[2 * buckets + 2] / sums[2 * buckets + 3];
+  result.loss = sums[totals] / sums[totals + 1];
+  if (dataset.has_long_range() && sums[totals + 3] > 0) {
+    result.long_range_loss = sums[totals + 2] / sums[totals + 3];
+    result.long_range_accuracy = sums[totals + 4] / sums[totals + 3];
+    int64_t exact = 0;
+    for (int64_t s = 0; s < result.sequences; ++s) {
+      const double labels = sums[per_sequence + 2 * s], hit = sums[per_sequence + 2 * s + 1];
+      if (labels == 0) continue;
+      ++result.exact_sequences;
+      exact += hit == labels;
+    }
+    result.exact_match = static_cast<double>(exact) / static_cast<double>(result.exact_sequences);
+  }
   for (size_t k = 0; k < buckets; ++k) {
     if (sums[2 * k + 1] == 0) continue;
     const int64_t from = k == 0 ? 0 : int64_t{1} << (k - 1), to = std::min<int64_t>(int64_t{1} << k, S);
@@ -120,7 +135,9 @@ EvalResult eval_run(const Config& config, const EvalOptions& options) {
           "%.4f bits/token | ppl %.3f",
           result.checkpoint.c_str(), result.step, result.sequences, S, static_cast<long>(mesh.world->size()), mesh.cp,
           result.loss, result.loss / std::log(2.0), std::exp(result.loss));
-      if (result.long_range_loss) std::printf(" | long %.4f", *result.long_range_loss);
+      if (result.long_range_loss)
+        std::printf(" | long %.4f, %.1f%% argmax, %.1f%% of sequences exact", *result.long_range_loss,
+                    100 * *result.long_range_accuracy, 100 * *result.exact_match);
       std::printf(" | %s, %s\n", out.c_str(), png.c_str());
       std::fflush(stdout);
     }
@@ -140,7 +157,11 @@ std::string eval_json(const EvalResult& r, const Config& config) {
   j["loss"] = r.loss;
   j["bits_per_token"] = r.loss / std::log(2.0);  // bits per byte for byte-level text
   j["perplexity"] = std::exp(r.loss);
-  if (r.long_range_loss) j["long_range_loss"] = *r.long_range_loss;
+  if (r.long_range_loss) {
+    j["long_range_loss"] = *r.long_range_loss;
+    j["long_range_accuracy"] = *r.long_range_accuracy;
+    j["exact_match"] = *r.exact_match;
+  }
   nlohmann::ordered_json buckets = nlohmann::ordered_json::array();
   for (const PositionBucket& b : r.by_position)
     buckets.push_back({{"from", b.from}, {"to", b.to}, {"tokens", b.tokens}, {"loss", b.loss}});

@@ -32,6 +32,10 @@ struct EvalResult {
   int64_t sequences = 0, tokens = 0;
   double loss = 0;                        // mean nats per trained token
   std::optional<double> long_range_loss;  // tasks with long-range labels
+  // Tasks with long-range labels: the share of them whose label is the argmax of the logits, and the share of
+  // sequences whose long-range labels are all predicted so (exact match; a retrieval probe's one answer).
+  std::optional<double> long_range_accuracy, exact_match;
+  int64_t exact_sequences = 0;  // sequences with long-range labels (exact_match's denominator)
   std::vector<PositionBucket> by_position;
 };
 

@@ -17,6 +17,7 @@
 #include "core/check.h"
 #include "trainer/config.h"
 #include "trainer/eval.h"
+#include "trainer/retrieval_eval.h"
 #include "trainer/metrics.h"
 #include "trainer/sample.h"
 #include "trainer/run_config.h"
@@ -82,7 +83,8 @@ int run(int argc, char** argv) {
 
   // eval: a checkpoint's loss on held-out data, with the checkpoint's config unless --config says otherwise.
   CLI::App* eval = app.add_subcommand("eval", "Evaluate a checkpoint on held-out data (forward only, through the "
-                                              "ring): mean loss, bits per token, perplexity, loss by position");
+                                              "ring): mean loss, bits per token, perplexity, loss by position; or "
+                                              "with --task its retrieval accuracy over context lengths x depths");
   std::string checkpoint_path;
   rt::EvalOptions eval_options;
   uint64_t eval_seed = 0;
@@ -92,7 +94,17 @@ int run(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   eval->add_option("--set", overrides, "Override one key, e.g. data.path=heldout.txt or train.seq_len=4096")
       ->take_all();
-  eval->add_option("--sequences", eval_options.sequences, "Held-out sequences of train.seq_len tokens (default 8)");
+  CLI::Option* sequences_option = eval->add_option("--sequences", eval_options.sequences,
+                                                   "Held-out sequences of train.seq_len tokens (default 8), or with "
+                                                   "--task probes per cell (default 16)");
+  rt::RetrievalOptions retrieval;
+  eval->add_option("--task", retrieval.task, "A retrieval grid instead of the loss: recall (the recall task with "
+                                             "its key at each depth) or passkey (a number hidden in filler text)");
+  eval->add_option("--lengths", retrieval.lengths, "--task: context lengths, e.g. 256,1024,4096 (default "
+                                                   "train.seq_len x 1/4, 1/2, 1, 2, 4)")
+      ->delimiter(',');
+  eval->add_option("--depths", retrieval.depths, "--task: depths of the answer in [0, 1] (default 0,0.25,0.5,0.75,1)")
+      ->delimiter(',');
   CLI::Option* seed_option =
       eval->add_option("--seed", eval_seed, "Seed of the held-out data (default train.seed + 1: for copy and recall "
                                             "another draw than training's)");
@@ -157,6 +169,16 @@ int run(int argc, char** argv) {
     rt::config_validate(config);
     eval_options.checkpoint = checkpoint_path;
     if (seed_option->count() > 0) eval_options.seed = eval_seed;
+    if (!retrieval.task.empty()) {
+      retrieval.checkpoint = checkpoint_path;
+      retrieval.seed = eval_options.seed;
+      retrieval.out = eval_options.out;
+      if (sequences_option->count() > 0) retrieval.sequences = eval_options.sequences;
+      rt::retrieval_run(config, retrieval);
+      return 0;
+    }
+    RT_USER_CHECK(retrieval.lengths.empty() && retrieval.depths.empty(), "--lengths and --depths belong to a "
+                                                                          "retrieval grid; give --task recall or passkey");
     rt::eval_run(config, eval_options);
     return 0;
   }

@@ -208,9 +208,9 @@ void LlamaModel::trunk_forward(const Batch& b) {
   backend_.rmsnorm_forward(a.x.back(), p.value(final_norm_), static_cast<float>(config_.rms_norm_eps), a.hf, a.rstdf);
 }
 
-void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, bool backward) {
+void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, bool backward, Tensor* hits) {
   const int64_t N = b.batch * b.seq;
-  RT_CHECK(losses.numel() == N, "batch shapes");
+  RT_CHECK(losses.numel() == N && (!hits || hits->numel() == N), "batch shapes");
   trunk_forward(b);
   Activations& a = *act_;
   Parameters& p = params_;
@@ -221,7 +221,8 @@ void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, 
     Tensor lse = a.lse.rows(r0, r1);
     backend_.gemm(precision_, hf, false, p.value(head_), true, logits, 1.f, 0.f);  // (rows,V)
     Tensor chunk_losses = losses.rows(r0, r1);
-    backend_.cross_entropy_forward(logits, labels, chunk_losses, lse);
+    Tensor chunk_hits = hits ? hits->rows(r0, r1) : Tensor{};
+    backend_.cross_entropy_forward(logits, labels, chunk_losses, lse, hits ? &chunk_hits : nullptr);
     if (!backward) continue;
     backend_.cross_entropy_backward(logits, labels, lse, loss_scale, logits);  // logits := dlogits
     backend_.gemm(precision_, logits, true, hf, false, g_head, 1.f, 1.f);
@@ -230,15 +231,17 @@ void LlamaModel::forward_impl(const Batch& b, Tensor& losses, float loss_scale, 
   }
 }
 
-void LlamaModel::forward(const Batch& b, Tensor& losses) { forward_impl(b, losses, 0.f, false); }
+void LlamaModel::forward(const Batch& b, Tensor& losses, Tensor* hits) { forward_impl(b, losses, 0.f, false, hits); }
 
-void LlamaModel::forward_last_logits(const Batch& b, Tensor& logits) {
+void LlamaModel::forward_logits(const Batch& b, Tensor& logits, int64_t row) {
   RT_CHECK(logits.rank() == 2 && logits.dim(0) == b.batch && logits.dim(1) == config_.vocab_size, "logits shape");
+  if (row < 0) row = b.seq - 1;
+  RT_CHECK(row < b.seq, "logits of row " + std::to_string(row) + " of " + std::to_string(b.seq));
   trunk_forward(b);
-  for (int64_t s = 0; s < b.batch; ++s) {  // logits[s] (1,V) = hf[last token of s] @ head^T
-    Tensor row = logits.rows(s, s + 1);
-    backend_.gemm(precision_, act_->hf.rows((s + 1) * b.seq - 1, (s + 1) * b.seq), false, params_.value(head_), true,
-                  row, 1.f, 0.f);
+  for (int64_t s = 0; s < b.batch; ++s) {  // logits[s] (1,V) = hf[token `row` of s] @ head^T
+    Tensor out = logits.rows(s, s + 1);
+    const int64_t r = s * b.seq + row;
+    backend_.gemm(precision_, act_->hf.rows(r, r + 1), false, params_.value(head_), true, out, 1.f, 0.f);
   }
 }
 

@@ -45,10 +45,12 @@ class LlamaModel {
   // Deterministic in (seed, parameter name): the same on any number of ranks.
   void init_weights(uint64_t seed);
 
-  // Forward only: per-token losses (N), 0 where the label is ignored.
-  void forward(const Batch& batch, Tensor& losses);
-  // Forward only: logits (B, V) of each sequence's last token (sampling; labels are not read).
-  void forward_last_logits(const Batch& batch, Tensor& logits);
+  // Forward only: per-token losses (N), 0 where the label is ignored; hits (N), when given: 1 where the label is the
+  // argmax of the logits (exact match), else 0.
+  void forward(const Batch& batch, Tensor& losses, Tensor* hits = nullptr);
+  // Forward only: logits (B, V) of each sequence's token at `row` of its batch.seq rows (-1: its last; sampling;
+  // labels are not read).
+  void forward_logits(const Batch& batch, Tensor& logits, int64_t row = -1);
   // Forward and backward: per-token losses (N); gradients of loss_scale * sum(losses) are added to
   // params().grads() (+=, so micro-batches accumulate).
   void forward_backward(const Batch& batch, float loss_scale, Tensor& losses);
@@ -60,7 +62,7 @@ class LlamaModel {
  private:
   struct Layer;
   struct Activations;
-  void forward_impl(const Batch& batch, Tensor& losses, float loss_scale, bool backward);
+  void forward_impl(const Batch& batch, Tensor& losses, float loss_scale, bool backward, Tensor* hits = nullptr);
   void trunk_forward(const Batch& batch);  // embedding, the layers and the final norm: act_->hf
   void layer_forward(size_t l, const Batch& batch, bool write_output);
   void activations_ensure(int64_t batch, int64_t seq);

@@ -63,7 +63,7 @@ std::unique_ptr<Dataset> run_dataset_make(const Config& config, uint64_t seed) {
 }
 
 RunSetup run_setup_make(const Config& config,
-                        const std::function<std::unique_ptr<SequenceAttention>(Backend&)>& make_attention) {
+                        const std::function<std::unique_ptr<SequenceAttention>(Backend&, Mesh&)>& make_attention) {
   RunSetup r;
   r.device = device_of(config.train);
   r.mesh = mesh_make(world_make(r.device, config.parallel.comm_timeout_s), static_cast<int>(config.parallel.cp),
@@ -74,7 +74,7 @@ RunSetup run_setup_make(const Config& config,
   r.sharding = sharding_parse(config.parallel.sharding);
   r.padded = sharded_length(config.train.seq_len, r.mesh.cp, r.sharding);
   if (make_attention) {
-    r.attention = make_attention(*r.backend);
+    r.attention = make_attention(*r.backend, r.mesh);
   } else if (r.mesh.cp > 1) {
     auto ring = std::make_unique<RingAttention>(*r.mesh.cp_group, *r.backend, r.padded, r.sharding, true, r.precision);
     r.ring = ring.get();

@@ -29,9 +29,10 @@ struct RunSetup {
 
 // Builds the run's parts from the config (threads per rank set for OpenMP). MPI must be initialised. Throws
 // rt::UserError for a device this build or machine lacks, or a mesh the world does not fit. make_attention, when
-// given, builds the attention in place of the ring / local one (sampling's KV cache), once the backend exists.
-RunSetup run_setup_make(const Config& config,
-                        const std::function<std::unique_ptr<SequenceAttention>(Backend&)>& make_attention = {});
+// given, builds the attention in place of the ring / local one (sampling's KV caches), once backend and mesh exist.
+RunSetup run_setup_make(
+    const Config& config,
+    const std::function<std::unique_ptr<SequenceAttention>(Backend&, Mesh&)>& make_attention = {});
 
 // The dataset of the config's data.* keys, with `seed` (train.seed for training; eval holds out another). Throws
 // rt::UserError as dataset_make does, and for data.document_mask or data.reset_positions without document boundaries.

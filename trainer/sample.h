@@ -21,9 +21,12 @@ struct SampleOptions {
 };
 
 // Prefills the prompt through the model's forward (into the cache), then decodes one token at a time against it,
-// writing each token to `out` as it comes; stops after max_new_tokens or at data.eot. Returns the new tokens.
-// One rank. Throws rt::UserError for a checkpoint that does not verify, an empty prompt, a token outside the
-// vocabulary, or a prompt and generation longer than the context.
+// writing each token to `out` as it comes (rank 0; the others write nothing); stops after max_new_tokens or at
+// data.eot. Returns the new tokens. On parallel.cp ranks (dp 1) the prompt is sharded as in training and prefilled
+// through the ring; each rank keeps its shard of the KV cache and every decode step merges the ranks' attention by
+// LSE (parallel/ring_kv_cache.h); rank 0 draws each token for all. Throws rt::UserError for a checkpoint that does
+// not verify, an empty prompt, a token outside the vocabulary, a prompt and generation longer than the context, or
+// dp > 1.
 std::vector<int32_t> sample_run(const Config& config, const SampleOptions& options, std::FILE* out);
 
 }  // namespace rt

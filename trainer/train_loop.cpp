@@ -98,6 +98,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   Tensor losses = backend.alloc({n_local});
   std::vector<float> host_losses(static_cast<size_t>(n_local));
   const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
+  const double attention_flops_per_step = flops_per_step - model.flops_per_step(tc.batch_size * tc.seq_len, 0);
   const Topology topology = topology_make(world.host_names(), mesh.cp, mesh.dp);
   if (log) {
     std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | %s | log %s\n",
@@ -192,11 +193,13 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       m.grad_norm = grad_norm;
       m.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len) / seconds;
       m.ms_per_step = 1e3 * seconds;
-      m.peak_fraction = flops_per_step / seconds / (config.log.peak_gflops * 1e9);
+      // Packed documents: the attention work document masking skipped is not done, so it does not count.
+      const double skipped = documents && counts[2] > 0 ? 1.0 - counts[3] / counts[2] : 0.0;
+      m.peak_fraction = (flops_per_step - skipped * attention_flops_per_step) / seconds / (config.log.peak_gflops * 1e9);
       m.memory_gib = static_cast<double>(memory_resident_bytes()) / (1u << 30);
       m.eta_s = total.seconds() / static_cast<double>(step + 1 - first_step) * static_cast<double>(tc.steps - step - 1);
       if (saved.written) m.checkpoint_ms = 1e3 * saved.saved.seconds;
-      if (documents && counts[2] > 0) m.doc_skipped = 1.0 - counts[3] / counts[2];
+      if (documents && counts[2] > 0) m.doc_skipped = skipped;
       if (documents && ring) {
         const int64_t done = ring->stats().block_pairs - ring_pairs;
         const int64_t skipped = ring->stats().block_pairs_skipped - ring_skipped;

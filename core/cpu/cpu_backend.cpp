@@ -136,9 +136,11 @@ class CpuBackend final : public Backend {
     cpu::embedding_backward(tokens.i32(), dout.f32(), tokens.numel(), rows(dtable), cols(dtable), dtable.f32());
   }
 
-  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) override {
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse,
+                             Tensor* hits) override {
     const auto [N, V] = shapes::cross_entropy_dims(logits, {&labels, &losses, &lse});
-    cpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32());
+    if (hits) same_numel(*hits, losses, "cross-entropy hits");
+    cpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32(), hits ? hits->f32() : nullptr);
   }
   void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
                               Tensor& dlogits) override {

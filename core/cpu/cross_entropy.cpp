@@ -6,9 +6,10 @@
 
 namespace rt::cpu {
 
-// logits (N,V), labels (N) (negative = ignored) -> losses (N), lse (N)
+// logits (N,V), labels (N) (negative = ignored) -> losses (N), lse (N), hits (N) or nullptr: 1 where the label is
+// the row's argmax (its first largest logit), else 0.
 void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t V, float* losses,
-                           float* lse) {
+                           float* lse, float* hits) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {
     const float* z = logits + i * V;
@@ -19,7 +20,12 @@ void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N
     for (int64_t j = 0; j < V; ++j) s += exp_fast(z[j] - mx);
     float l = mx + std::log(s);
     lse[i] = l;
-    losses[i] = labels[i] >= 0 ? l - z[labels[i]] : 0.f;
+    const int32_t y = labels[i];
+    losses[i] = y >= 0 ? l - z[y] : 0.f;
+    if (!hits) continue;
+    bool hit = y >= 0 && z[y] == mx;
+    for (int64_t j = 0; hit && j < y; ++j) hit = z[j] != mx;
+    hits[i] = hit ? 1.f : 0.f;
   }
 }
 

@@ -31,7 +31,8 @@ void swiglu_backward(const float* dout, const float* gate, const float* up, int6
 void embedding_forward(const int32_t* tokens, const float* table, int64_t N, int64_t C, float* out);
 void embedding_backward(const int32_t* tokens, const float* dout, int64_t N, int64_t V, int64_t C, float* dtable);
 
-void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t V, float* losses, float* lse);
+void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t V, float* losses, float* lse,
+                           float* hits);
 void cross_entropy_backward(const float* logits, const int32_t* labels, const float* lse, int64_t N, int64_t V,
                             float scale, float* dlogits);
 

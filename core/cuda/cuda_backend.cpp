@@ -122,9 +122,12 @@ class CudaBackend final : public Backend {
     gpu::embedding_backward(tokens.i32(), dout.f32(), tokens.numel(), cols(dtable), dtable.f32(), stream_);
   }
 
-  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse) override {
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& losses, Tensor& lse,
+                             Tensor* hits) override {
     const auto [N, V] = shapes::cross_entropy_dims(logits, {&labels, &losses, &lse});
-    gpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32(), stream_);
+    if (hits) same_numel(*hits, losses, "cross-entropy hits");
+    gpu::cross_entropy_forward(logits.f32(), labels.i32(), N, V, losses.f32(), lse.f32(), hits ? hits->f32() : nullptr,
+                               stream_);
   }
   void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, float scale,
                               Tensor& dlogits) override {

@@ -50,7 +50,7 @@ void embedding_backward(const int32_t* tokens, const float* dout, int64_t N, int
                         cudaStream_t stream);
 
 void cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t V, float* losses, float* lse,
-                           cudaStream_t stream);
+                           float* hits, cudaStream_t stream);
 void cross_entropy_backward(const float* logits, const int32_t* labels, const float* lse, int64_t N, int64_t V,
                             float scale, float* dlogits, cudaStream_t stream);
 

@@ -577,6 +577,33 @@ TEST_P(OpsTest, CrossEntropyForwardBackward) {
   }
 }
 
+// Exact match: hits = 1 where the label is the row's first largest logit; ties go to the first; ignored labels 0.
+TEST_P(OpsTest, CrossEntropyHitsAreFirstArgmax) {
+  const int64_t N = 37, V = 300;
+  VecF z = uniform(N * V, -3, 3);
+  VecI lab(N);
+  for (int32_t& l : lab) l = integer(0, V - 1);
+  for (int64_t n = 0; n < N; n += 3)  // every third row: the label is the argmax
+    lab[n] = static_cast<int32_t>(std::max_element(z.begin() + n * V, z.begin() + (n + 1) * V) - (z.begin() + n * V));
+  lab[4] = -1;
+  z[5 * V + 7] = z[5 * V + 200] = 9.f, lab[5] = 7;  // a tie: the first maximum is the argmax
+  z[8 * V + 7] = z[8 * V + 200] = 9.f, lab[8] = 200;
+  Tensor tz = tensor(z, {N, V}), tl = tensor(lab, {N}), tloss = be_.alloc({N}), tlse = be_.alloc({N}),
+         hits = be_.alloc({N});
+  be_.cross_entropy_forward(tz, tl, tloss, tlse, &hits);
+  const VecF got = read(hits);
+  int64_t ones = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const auto row = z.begin() + n * V;
+    const bool want = lab[n] >= 0 && std::max_element(row, row + V) - row == lab[n];
+    EXPECT_EQ(got[n], want ? 1.f : 0.f) << "row " << n << " label " << lab[n];
+    ones += want;
+  }
+  EXPECT_GE(ones, N / 3) << "the rows whose label is the argmax";
+  EXPECT_EQ(got[5], 1.f);
+  EXPECT_EQ(got[8], 0.f);
+}
+
 // ---------------------------------------------------------------- elementwise and reductions
 TEST_P(OpsTest, AddAxpyScale) {
   const Shape xs{7, 11, 13};

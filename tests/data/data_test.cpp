@@ -280,6 +280,75 @@ TEST(Recall, RejectsSmallSeqLenAndVocab) {
   expect_user_error([] { dataset_make("recall", "", 64, 255, 1); }, {"model.vocab_size must be >= 256", "got 255"});
 }
 
+// ---------------------------------------------------------------- retrieval probes
+
+// The recall probe: the recall layout, its pair 0 placed at the depth, asked for by the last query, the only flag.
+TEST(RecallProbe, PairAtDepthAskedByTheLastQuery) {
+  for (int64_t S : {64, 275, 1024, 4099}) {
+    const int64_t Q = S / 12, C = S - 3 * Q;
+    for (double depth : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+      auto probes = retrieval_probe_make("recall", S, depth, 256, 5);
+      for (int64_t i : {0, 1, 9}) {
+        SCOPED_TRACE("S=" + std::to_string(S) + " depth=" + std::to_string(depth) + " i=" + std::to_string(i));
+        const Sequence seq = probes->get(i);
+        expect_well_formed(seq, S);
+        const int64_t asked = S - 2;  // the last query's key, C + 3 (Q - 1) + 1
+        for (int64_t t = 0; t < S; ++t) EXPECT_EQ(seq.long_range[t], t == asked ? 1 : 0) << "t=" << t;
+        const auto at = std::find(seq.tokens.begin() + 1, seq.tokens.begin() + C, seq.tokens[asked]);
+        ASSERT_NE(at, seq.tokens.begin() + C) << "the asked key is in the context";
+        const int64_t pos = at - seq.tokens.begin();
+        EXPECT_EQ(seq.labels[asked], seq.tokens[pos + 1]) << "the answer is the pair's value";
+        const double want = 1 + depth * static_cast<double>(C - 3);
+        EXPECT_LE(std::abs(static_cast<double>(pos) - want), 4.0) << "pair at " << pos << ", depth wants " << want;
+        EXPECT_NE(seq.tokens[asked - 3], seq.tokens[asked]) << "no key asked twice in a row";
+      }
+    }
+  }
+  EXPECT_NE(retrieval_probe_make("recall", 300, 0.5, 256, 5)->get(0).tokens,
+            retrieval_probe_make("recall", 300, 0.5, 256, 6)->get(0).tokens);
+}
+
+std::string text_of(const Sequence& seq) {
+  std::string text;
+  for (int32_t t : seq.tokens) text.push_back(static_cast<char>(t));
+  return text;
+}
+
+// Passkey: instructions, filler, the needle at the depth, and the question whose last 5 tokens are the answer.
+TEST(Passkey, NeedleAtDepthAnswerAtTheEnd) {
+  const int64_t min = retrieval_probe_min_seq_len("passkey");
+  for (int64_t S : {min, min + 1, int64_t{1000}, int64_t{4096}}) {
+    for (double depth : {0.0, 0.5, 1.0}) {
+      SCOPED_TRACE("S=" + std::to_string(S) + " depth=" + std::to_string(depth));
+      const Sequence seq = retrieval_probe_make("passkey", S, depth, 256, 3)->get(2);
+      expect_well_formed(seq, S);
+      const std::string text = text_of(seq);
+      EXPECT_EQ(text.rfind("There is an important info", 0), 0u);
+      const std::string key = text.substr(static_cast<size_t>(S) - 5);
+      ASSERT_EQ(key.find_first_not_of("0123456789"), std::string::npos) << text.substr(text.size() - 60);
+      const size_t needle = text.find(" The pass key is " + key + ". Remember it. " + key + " is the pass key.");
+      ASSERT_NE(needle, std::string::npos);
+      const size_t question = text.rfind("\nWhat is the pass key? The pass key is ");
+      ASSERT_NE(question, std::string::npos);
+      const double filler = static_cast<double>(S - min), into = static_cast<double>(needle) - 147;
+      if (filler > 200) {
+        EXPECT_LE(std::abs(into - depth * filler), 60.0) << "needle at " << needle;
+      }
+      for (int64_t t = 0; t < S; ++t) EXPECT_EQ(seq.long_range[t], t >= S - 6 && t < S - 1 ? 1 : 0) << "t=" << t;
+      EXPECT_EQ(seq.labels[S - 2], key[4]);
+    }
+  }
+  // The training task: a random depth and number per sequence.
+  auto train = dataset_make("passkey", "", 2000, 256, 1);
+  std::set<size_t> places;
+  for (int64_t i = 0; i < 8; ++i) places.insert(text_of(train->get(i)).find(" The pass key is "));
+  EXPECT_GE(places.size(), 6u);
+  expect_user_error([&] { dataset_make("passkey", "", min - 1, 256, 1); },
+                    {"data.task=passkey", "train.seq_len >= " + std::to_string(min)});
+  expect_user_error([] { retrieval_probe_make("recall", 100, 1.5, 256, 1); }, {"depth must lie in [0, 1]", "1.5"});
+  expect_user_error([] { retrieval_probe_make("copy", 100, 0.5, 256, 1); }, {"valid: recall, passkey"});
+}
+
 // ---------------------------------------------------------------- text
 
 using TextDataset = TempDir;
@@ -524,7 +593,7 @@ TEST_F(ShardDataset, Errors) {
 
 TEST(DatasetMake, UnknownTaskNamesValidTasks) {
   expect_user_error([] { dataset_make("cpoy", "", 64, 256, 1); },
-                    {"unknown data.task 'cpoy'", "valid tasks: copy, recall, text, shards"});
+                    {"unknown data.task 'cpoy'", "valid tasks: copy, recall, passkey, text, shards"});
   expect_user_error([] { dataset_make("copy", "", 0, 256, 1); }, {"train.seq_len must be >= 1"});
 }
 

@@ -224,6 +224,82 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
   expect_user_error(run(sample + "--prompt-ids 1,x"), {"'x' is not a token id"});
 }
 
+// eval --task: a grid of lengths x depths as JSON and a heatmap, the same through the ring; sample over cp ranks (the
+// prompt prefilled through the ring, each decode step merged across the ranks' KV shards) decodes what one rank does.
+TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
+  // The tiny job learns the copy task: its greedy continuation of "> span |" is the span, a varied sequence.
+  const fs::path run_dir = temp_dir() / "copyrun";
+  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                  "/configs/tiny.yaml --set train.steps=200 --set log.every=200 --set log.dir=" + run_dir.string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::string ckpt = (run_dir / "checkpoints").string();
+  const std::string grid = "eval --checkpoint " + ckpt + " --task recall --lengths 64,128,200 --depths 0,0.5,1 "
+                           "--sequences 4 --out ";
+  Outcome one = run(grid + (temp_dir() / "r1.json").string());
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_NE(one.output.find("eval recall | context 200 | exact match by depth 0:"), std::string::npos) << one.output;
+  Outcome two = mpirun(2, grid + (temp_dir() / "r2.json").string() + " --set parallel.cp=2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  auto cells = [](const fs::path& json) {
+    std::ifstream in(json);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::pair<double, double>> out;  // (exact_match, answer_loss) per cell
+    for (size_t at = text.find("\"exact_match\": "); at != std::string::npos;
+         at = text.find("\"exact_match\": ", at + 1)) {
+      const size_t loss = text.find("\"answer_loss\": ", at);
+      out.emplace_back(std::stod(text.substr(at + 15)), std::stod(text.substr(loss + 15)));
+    }
+    return out;
+  };
+  const auto c1 = cells(temp_dir() / "r1.json"), c2 = cells(temp_dir() / "r2.json");
+  ASSERT_EQ(c1.size(), 9u) << "3 lengths x 3 depths";
+  ASSERT_EQ(c2.size(), 9u);
+  for (size_t i = 0; i < c1.size(); ++i) {
+    EXPECT_GE(c1[i].first, 0.0);
+    EXPECT_LE(c1[i].first, 1.0);
+    EXPECT_NEAR(c2[i].second, c1[i].second, 1e-4) << "cell " << i << ": the ring computes the same answer loss";
+  }
+  std::ifstream png(temp_dir() / "r1.png", std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG") << "the heatmap beside the JSON";
+
+  // "> span |", 33 tokens: on 2 ranks padded to 36, on 3 ranks to 36 (rank 0's second chunk holds the padding).
+  const std::string span = "Gq7/tR2xZb9+LmW0aKc4YpE1sN8dVh3";
+  std::ostringstream prompt;
+  prompt << int{'>'};
+  for (char ch : span) prompt << ',' << int{ch};
+  prompt << ',' << int{'|'};
+  const std::string sample = "sample --checkpoint " + ckpt + " --temperature 0 --max-new-tokens 31 --ids --prompt-ids " +
+                             prompt.str();
+  Outcome a = run(sample), b = mpirun(2, sample + " --set parallel.cp=2"), c = mpirun(3, sample + " --set parallel.cp=3");
+  ASSERT_EQ(a.code, 0) << a.output;
+  ASSERT_EQ(b.code, 0) << b.output;
+  ASSERT_EQ(c.code, 0) << c.output;
+  const auto ids = [](std::string text) {  // the token ids on stdout; mpirun may interleave the stderr line anywhere
+    const size_t line = text.find("sample | ");
+    if (line != std::string::npos) text.erase(line, text.find('\n', line) - line);
+    std::vector<int> out;
+    std::istringstream in(text);
+    for (int id; in >> id;) out.push_back(id);
+    return out;
+  };
+  const std::vector<int> single = ids(a.output);
+  ASSERT_EQ(single.size(), 31u) << a.output;
+  int copied = 0;
+  for (size_t i = 0; i < span.size(); ++i) copied += single[i] == span[i];
+  EXPECT_GE(copied, 16) << "the trained model copies the span: " << a.output;
+  EXPECT_EQ(ids(b.output), single) << "greedy decoding over 2 ranks equals one rank's: " << b.output;
+  EXPECT_EQ(ids(c.output), single) << "greedy decoding over 3 ranks equals one rank's: " << c.output;
+  EXPECT_NE(b.output.find("2 rank(s)"), std::string::npos) << b.output;
+
+  expect_user_error(run(grid + "x.json --depths 1.5"), {"--depths: 1.5 lies outside [0, 1]"});
+  expect_user_error(run("eval --checkpoint " + ckpt + " --task passkey --lengths 100"),
+                    {"--lengths: 100 is too short for --task passkey", ">= 250"});
+  expect_user_error(run("eval --checkpoint " + ckpt + " --task nope"), {"unknown --task 'nope'", "recall, passkey"});
+  expect_user_error(run("eval --checkpoint " + ckpt + " --lengths 64"), {"--lengths and --depths", "--task"});
+}
+
 // A run writes TensorBoard events (log.tensorboard, on by default) holding the logged metrics and, with
 // train.eval_every, the held-out loss; `ringtrain plot` draws its curves; log.tensorboard=false writes none.
 TEST(Cli, TensorBoardEventsEvalEveryAndPlot) {

@@ -278,7 +278,7 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.train.precision = "fp16"; }),
                        {"train.precision 'fp16' is not known; valid: fp32, bf16"}));
   EXPECT_EQ(with([](Config& c) { c.train.precision = "bf16"; }), "");
-  EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }), {"data.task 'cpy' is not one of copy, recall, text, shards"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }), {"data.task 'cpy' is not one of copy, recall, passkey, text, shards"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "text"; }), {"data.path is required when data.task is 'text'"}));
   EXPECT_EQ(with([](Config& c) { c.data.task = "text", c.data.path = "x.txt"; }), "");
   EXPECT_TRUE(contains(with([](Config& c) { c.parallel.dp = 0; }), {"parallel.dp is 0"}));

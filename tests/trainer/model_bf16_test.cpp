@@ -53,8 +53,8 @@ class NaiveBf16Backend final : public Backend {
   }
   void embedding_forward(const Tensor& t, const Tensor& w, Tensor& o) override { be_.embedding_forward(t, w, o); }
   void embedding_backward(const Tensor& t, const Tensor& d, Tensor& dw) override { be_.embedding_backward(t, d, dw); }
-  void cross_entropy_forward(const Tensor& l, const Tensor& y, Tensor& loss, Tensor& lse) override {
-    be_.cross_entropy_forward(l, y, loss, lse);
+  void cross_entropy_forward(const Tensor& l, const Tensor& y, Tensor& loss, Tensor& lse, Tensor* hits) override {
+    be_.cross_entropy_forward(l, y, loss, lse, hits);
   }
   void cross_entropy_backward(const Tensor& l, const Tensor& y, const Tensor& lse, float s, Tensor& d) override {
     be_.cross_entropy_backward(l, y, lse, s, d);

@@ -77,8 +77,8 @@ TEST(KvCache, CachedDecodingEqualsFullRecomputation) {
     };
     std::vector<int32_t> fresh = tokens;  // what the cache has not seen yet
     for (int64_t s = 0; s < steps; ++s) {
-      cached.forward_last_logits(batch_of(fresh, cache.length()), logits_cached);
-      full.forward_last_logits(batch_of(tokens, 0), logits_full);
+      cached.forward_logits(batch_of(fresh, cache.length()), logits_cached);
+      full.forward_logits(batch_of(tokens, 0), logits_full);
       std::vector<float> a(static_cast<size_t>(c.vocab_size)), b(a.size());
       be.download(logits_cached, a.data());
       be.download(logits_full, b.data());
