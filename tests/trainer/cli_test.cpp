@@ -383,4 +383,41 @@ TEST(Cli, DeviceCudaWithContextParallelismUnderMpirun) {
   EXPECT_EQ(inspect.code, 0) << inspect.output;
 }
 
+// sample with train.device=cuda on 2 ranks (parallel.cp=2): the prompt prefilled by the ring over NCCL, each decode step
+// merged across the ranks' device KV shards; greedy tokens equal one GPU's, and the copy-trained model copies.
+TEST(Cli, DeviceCudaSamplesThroughTheRing) {
+  const std::string why = rt::device_unavailable_reason(rt::Device::cuda);
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (rt::device_count(rt::Device::cuda) < 2) GTEST_SKIP() << "one GPU is visible; this test needs two";
+  const fs::path dir = temp_dir() / "cuda_sample";
+  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+                  "/configs/tiny.yaml --set train.steps=200 --set log.every=200 --set log.dir=" + dir.string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::string span = "Gq7/tR2xZb9+LmW0aKc4YpE1sN8dVh3";
+  std::ostringstream prompt;
+  prompt << int{'>'};
+  for (char ch : span) prompt << ',' << int{ch};
+  prompt << ',' << int{'|'};
+  const std::string sample = "sample --checkpoint " + (dir / "checkpoints").string() +
+                             " --temperature 0 --max-new-tokens 31 --ids --set train.device=cuda --prompt-ids " +
+                             prompt.str();
+  Outcome one = run(sample), two = mpirun(2, sample + " --set parallel.cp=2");
+  ASSERT_EQ(one.code, 0) << one.output;
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto ids = [](std::string text) {
+    const size_t line = text.find("sample | ");
+    if (line != std::string::npos) text.erase(line, text.find('\n', line) - line);
+    std::vector<int> out;
+    std::istringstream in(text);
+    for (int id; in >> id;) out.push_back(id);
+    return out;
+  };
+  const std::vector<int> single = ids(one.output);
+  ASSERT_EQ(single.size(), 31u) << one.output;
+  int copied = 0;
+  for (size_t i = 0; i < span.size(); ++i) copied += single[i] == span[i];
+  EXPECT_GE(copied, 16) << one.output;
+  EXPECT_EQ(ids(two.output), single) << two.output;
+}
+
 }  // namespace
