@@ -88,11 +88,12 @@ void RingKvCacheAttention::merge(Tensor& o, Tensor& lse, int64_t Hq, int64_t D, 
   comm_.all_reduce_sum(gathered_);  // each row holds one rank's values, zeros elsewhere: an all-gather
   backend_.download(gathered_, host_.data());
   std::vector<float> out(static_cast<size_t>(Hq * D)), out_lse(static_cast<size_t>(Hq));
+  std::vector<double> acc(static_cast<size_t>(D));
   for (int64_t h = 0; h < Hq; ++h) {
     double m = -std::numeric_limits<double>::infinity();
     for (int r = 0; r < cp; ++r) m = std::max(m, static_cast<double>(host_[r * row + Hq * D + h]));
     double total = 0;
-    std::vector<double> acc(static_cast<size_t>(D), 0.0);
+    std::fill(acc.begin(), acc.end(), 0.0);
     for (int r = 0; r < cp && std::isfinite(m); ++r) {
       const double w = std::exp(static_cast<double>(host_[r * row + Hq * D + h]) - m);
       total += w;

@@ -224,6 +224,26 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
   expect_user_error(run(sample + "--prompt-ids 1,x"), {"'x' is not a token id"});
 }
 
+// The copy task's prompt "> span |" as --prompt-ids (33 tokens), for a model trained on configs/tiny.yaml.
+const std::string kCopySpan = "Gq7/tR2xZb9+LmW0aKc4YpE1sN8dVh3";
+std::string copy_prompt_ids() {
+  std::ostringstream prompt;
+  prompt << int{'>'};
+  for (char ch : kCopySpan) prompt << ',' << int{ch};
+  prompt << ',' << int{'|'};
+  return prompt.str();
+}
+
+// The token ids `sample --ids` printed; mpirun may interleave its stderr line ("sample | ...") anywhere.
+std::vector<int> sampled_ids(std::string text) {
+  const size_t line = text.find("sample | ");
+  if (line != std::string::npos) text.erase(line, text.find('\n', line) - line);
+  std::vector<int> out;
+  std::istringstream in(text);
+  for (int id; in >> id;) out.push_back(id);
+  return out;
+}
+
 // eval --task: a grid of lengths x depths as JSON and a heatmap, the same through the ring; sample over cp ranks (the
 // prompt prefilled through the ring, each decode step merged across the ranks' KV shards) decodes what one rank does.
 TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
@@ -265,32 +285,19 @@ TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
   EXPECT_EQ(std::string(magic + 1, 3), "PNG") << "the heatmap beside the JSON";
 
   // "> span |", 33 tokens: on 2 ranks padded to 36, on 3 ranks to 36 (rank 0's second chunk holds the padding).
-  const std::string span = "Gq7/tR2xZb9+LmW0aKc4YpE1sN8dVh3";
-  std::ostringstream prompt;
-  prompt << int{'>'};
-  for (char ch : span) prompt << ',' << int{ch};
-  prompt << ',' << int{'|'};
   const std::string sample = "sample --checkpoint " + ckpt + " --temperature 0 --max-new-tokens 31 --ids --prompt-ids " +
-                             prompt.str();
+                             copy_prompt_ids();
   Outcome a = run(sample), b = mpirun(2, sample + " --set parallel.cp=2"), c = mpirun(3, sample + " --set parallel.cp=3");
   ASSERT_EQ(a.code, 0) << a.output;
   ASSERT_EQ(b.code, 0) << b.output;
   ASSERT_EQ(c.code, 0) << c.output;
-  const auto ids = [](std::string text) {  // the token ids on stdout; mpirun may interleave the stderr line anywhere
-    const size_t line = text.find("sample | ");
-    if (line != std::string::npos) text.erase(line, text.find('\n', line) - line);
-    std::vector<int> out;
-    std::istringstream in(text);
-    for (int id; in >> id;) out.push_back(id);
-    return out;
-  };
-  const std::vector<int> single = ids(a.output);
+  const std::vector<int> single = sampled_ids(a.output);
   ASSERT_EQ(single.size(), 31u) << a.output;
   int copied = 0;
-  for (size_t i = 0; i < span.size(); ++i) copied += single[i] == span[i];
+  for (size_t i = 0; i < kCopySpan.size(); ++i) copied += single[i] == kCopySpan[i];
   EXPECT_GE(copied, 16) << "the trained model copies the span: " << a.output;
-  EXPECT_EQ(ids(b.output), single) << "greedy decoding over 2 ranks equals one rank's: " << b.output;
-  EXPECT_EQ(ids(c.output), single) << "greedy decoding over 3 ranks equals one rank's: " << c.output;
+  EXPECT_EQ(sampled_ids(b.output), single) << "greedy decoding over 2 ranks equals one rank's: " << b.output;
+  EXPECT_EQ(sampled_ids(c.output), single) << "greedy decoding over 3 ranks equals one rank's: " << c.output;
   EXPECT_NE(b.output.find("2 rank(s)"), std::string::npos) << b.output;
 
   expect_user_error(run(grid + "x.json --depths 1.5"), {"--depths: 1.5 lies outside [0, 1]"});
@@ -393,31 +400,18 @@ TEST(Cli, DeviceCudaSamplesThroughTheRing) {
   Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
                   "/configs/tiny.yaml --set train.steps=200 --set log.every=200 --set log.dir=" + dir.string());
   ASSERT_EQ(t.code, 0) << t.output;
-  const std::string span = "Gq7/tR2xZb9+LmW0aKc4YpE1sN8dVh3";
-  std::ostringstream prompt;
-  prompt << int{'>'};
-  for (char ch : span) prompt << ',' << int{ch};
-  prompt << ',' << int{'|'};
   const std::string sample = "sample --checkpoint " + (dir / "checkpoints").string() +
                              " --temperature 0 --max-new-tokens 31 --ids --set train.device=cuda --prompt-ids " +
-                             prompt.str();
+                             copy_prompt_ids();
   Outcome one = run(sample), two = mpirun(2, sample + " --set parallel.cp=2");
   ASSERT_EQ(one.code, 0) << one.output;
   ASSERT_EQ(two.code, 0) << two.output;
-  const auto ids = [](std::string text) {
-    const size_t line = text.find("sample | ");
-    if (line != std::string::npos) text.erase(line, text.find('\n', line) - line);
-    std::vector<int> out;
-    std::istringstream in(text);
-    for (int id; in >> id;) out.push_back(id);
-    return out;
-  };
-  const std::vector<int> single = ids(one.output);
+  const std::vector<int> single = sampled_ids(one.output);
   ASSERT_EQ(single.size(), 31u) << one.output;
   int copied = 0;
-  for (size_t i = 0; i < span.size(); ++i) copied += single[i] == span[i];
+  for (size_t i = 0; i < kCopySpan.size(); ++i) copied += single[i] == kCopySpan[i];
   EXPECT_GE(copied, 16) << one.output;
-  EXPECT_EQ(ids(two.output), single) << two.output;
+  EXPECT_EQ(sampled_ids(two.output), single) << two.output;
 }
 
 }  // namespace
