@@ -32,7 +32,7 @@ struct CheckpointInfo {
   int64_t next_sequence = 0;       // data cursor: global sequences consumed
   int64_t sequences_per_step = 0;  // train.batch_size that consumed them
   std::vector<CheckpointRng> rng;
-  int world_size = 1, cp = 1, dp = 1;
+  int world_size = 1, cp = 1, dp = 1, ulysses = 1;
   std::string sharding;
   std::string config_yaml;         // the resolved config
   std::string created_utc;         // set by checkpoint_write

@@ -41,8 +41,9 @@ void checkpoint_inspect(const std::string& path, std::FILE* out) {
   for (const checkpoint::RngState& r : m.rng())
     std::fprintf(out, "rng         %s: %s seed %llu counter %llu\n", r.name().c_str(), r.algorithm().c_str(),
                  static_cast<unsigned long long>(r.seed()), static_cast<unsigned long long>(r.counter()));
-  std::fprintf(out, "mesh        %d ranks = dp %d x cp %d, %s sharding\n", m.mesh().world_size(), m.mesh().dp(),
-               m.mesh().cp(), m.mesh().sharding().c_str());
+  const std::string ulysses = m.mesh().ulysses() > 1 ? " x ulysses " + std::to_string(m.mesh().ulysses()) : "";
+  std::fprintf(out, "mesh        %d ranks = dp %d x cp %d%s, %s sharding\n", m.mesh().world_size(), m.mesh().dp(),
+               m.mesh().cp(), ulysses.c_str(), m.mesh().sharding().c_str());
   std::fprintf(out, "config\n");
   std::string config = m.config_yaml();
   for (size_t at = 0; at < config.size();) {

@@ -3,6 +3,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -69,6 +70,7 @@ void manifest_set_info(checkpoint::Manifest& m, const CheckpointInfo& info) {
   m.mutable_mesh()->set_world_size(info.world_size);
   m.mutable_mesh()->set_cp(info.cp);
   m.mutable_mesh()->set_dp(info.dp);
+  m.mutable_mesh()->set_ulysses(info.ulysses);
   m.mutable_mesh()->set_sharding(info.sharding);
   m.set_optimizer_step(info.optimizer_step);
   m.set_created_utc(info.created_utc);
@@ -86,6 +88,7 @@ CheckpointInfo manifest_info(const checkpoint::Manifest& m) {
   info.world_size = m.mesh().world_size();
   info.cp = m.mesh().cp();
   info.dp = m.mesh().dp();
+  info.ulysses = std::max(1, m.mesh().ulysses());
   info.sharding = m.mesh().sharding();
   info.optimizer_step = m.optimizer_step();
   info.created_utc = m.created_utc();

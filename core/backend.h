@@ -73,6 +73,11 @@ class Backend {
   virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;  // out = a + b; out may alias a or b
   virtual void axpy(float alpha, const Tensor& x, Tensor& y) = 0;       // y += alpha * x
   virtual void scale(Tensor& x, float s) = 0;                           // x *= s
+  // Columns of row-major matrices (f32): dst[r, dst_col + j] = src[r, src_col + j] for r < rows, j < width, with src
+  // seen as (rows, src.numel() / rows) and dst as (rows, dst.numel() / rows); add: += instead of =. Ulysses packs
+  // head ranges with it: x (T,H,D) heads [h, h + n) are columns [h*D, (h + n)*D) of x as (T, H*D).
+  virtual void copy_columns(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col, int64_t rows,
+                            int64_t width, bool add = false) = 0;
 
   // ---- RMSNorm over the last dim ----
   // x (N,C), w (C) -> y (N,C), rstd (N)

@@ -62,6 +62,22 @@ inline RowsCols cross_entropy_dims(const Tensor& logits, std::initializer_list<c
   return {N, V};
 }
 
+// copy_columns: src (rows, ls) and dst (rows, ld) f32, columns [src_col, src_col + width) and [dst_col, ...) inside.
+struct ColumnsDims {
+  int64_t ls, ld;
+};
+inline ColumnsDims copy_columns_dims(const Tensor& src, int64_t src_col, const Tensor& dst, int64_t dst_col,
+                                     int64_t rows, int64_t width) {
+  RT_CHECK(src.dtype() == DType::f32 && dst.dtype() == DType::f32 && rows > 0 && width >= 0 &&
+               src.numel() % rows == 0 && dst.numel() % rows == 0,
+           "copy_columns of " + src.shape_string() + " to " + dst.shape_string() + " in " + std::to_string(rows) +
+               " rows");
+  const ColumnsDims d{src.numel() / rows, dst.numel() / rows};
+  RT_CHECK(src_col >= 0 && src_col + width <= d.ls && dst_col >= 0 && dst_col + width <= d.ld,
+           "copy_columns: columns out of range");
+  return d;
+}
+
 inline void rope_check(const Tensor& x, const Tensor& pos) {
   RT_CHECK(x.rank() == 3 && pos.numel() == x.dim(0) && x.dim(2) % 2 == 0, "rope shapes " + x.shape_string());
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Launches a ringtrain command under mpirun with parallel.cp x parallel.dp ranks, on this host, on the nodes of a
-# hostfile, or on the local cluster (launch/cluster.sh), each cp ring kept inside one node where the slots allow.
+# Launches a ringtrain command under mpirun with parallel.cp x parallel.dp x parallel.ulysses ranks, on this host, on
+# the nodes of a hostfile, or on the local cluster (launch/cluster.sh), each cp ring (with Ulysses: each Ulysses group)
+# kept inside one node where the slots allow.
 #
 #   launch/run.sh [--hostfile FILE [--agent CMD] | --local-cluster] [--dry-run] train [ringtrain options ...]
 #
@@ -10,7 +11,8 @@
 #
 # The rank count, the cp ring size and the deadline come from `ringtrain config` with the same options, so a config
 # file, --set and a checkpoint's saved config (--resume) all count. Slots are used node by node in hostfile order,
-# with each node's count rounded down to a multiple of cp, so that consecutive ranks (one ring) share a node; when
+# with each node's count rounded down to a multiple of cp (ulysses), so that consecutive ranks (one ring, or one
+# Ulysses group) share a node; when
 # the rings cannot all fit inside nodes, the hostfile is used as it is and ringtrain's start line says which ring
 # spans nodes. Across nodes, mpirun's daemon connections get TCP keepalive that gives up on a node whose link stays
 # down a little after parallel.comm_timeout_s (so that mpirun ends the job instead of waiting ~15 min for TCP).
@@ -56,11 +58,15 @@ for ((i = 0; i < ${#args[@]}; i++)); do
       while [ $((i + 1)) -lt ${#args[@]} ] && [[ "${args[i + 1]}" != --* ]]; do config_args+=("${args[i + 1]}"); i=$((i + 1)); done ;;
   esac
 done
-mapfile -t values < <("$bin" config "${config_args[@]}" --get parallel.cp --get parallel.dp --get parallel.comm_timeout_s) ||
-  exit 2  # ringtrain said what is wrong with the config
-[ ${#values[@]} -eq 3 ] || exit 2
-cp="${values[0]}" dp="${values[1]}" timeout_s="${values[2]}"
-ranks=$((cp * dp))
+mapfile -t values < <("$bin" config "${config_args[@]}" --get parallel.cp --get parallel.dp --get parallel.ulysses \
+  --get parallel.comm_timeout_s) || exit 2  # ringtrain said what is wrong with the config
+[ ${#values[@]} -eq 4 ] || exit 2
+cp="${values[0]}" dp="${values[1]}" ulysses="${values[2]}" timeout_s="${values[3]}"
+ranks=$((cp * dp * ulysses))
+# What must not span nodes: a whole ring, or with Ulysses a whole Ulysses group (whose all-to-all is the heavy part;
+# the ring then crosses nodes by design).
+unit=$cp
+[ "$ulysses" -gt 1 ] && unit=$ulysses
 
 flags=(-np "$ranks" --bind-to none)
 [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
@@ -103,20 +109,20 @@ else
   total=0
   for n in "${slots[@]}"; do total=$((total + n)); done
   [ "$total" -ge "$ranks" ] ||
-    die "hostfile '$hostfile' has $total slots on ${#nodes[@]} nodes but the job needs parallel.cp x parallel.dp = $cp x $dp = $ranks ranks; add nodes or slots, or lower parallel.cp or parallel.dp"
+    die "hostfile '$hostfile' has $total slots on ${#nodes[@]} nodes but the job needs parallel.cp x parallel.dp x parallel.ulysses = $cp x $dp x $ulysses = $ranks ranks; add nodes or slots, or lower parallel.cp, parallel.dp or parallel.ulysses"
   # Every node must answer through the agent before mpirun starts (it would otherwise hang or print pages).
   for node in "${nodes[@]}"; do
     out="$(timeout 15 "${agent_words[@]}" "$node" true 2>&1)" ||
       die "node '$node' of hostfile '$hostfile' cannot be reached through '$agent': ${out:-no answer in 15 s}"
   done
-  # Slots rounded down to whole rings per node, so that no ring spans nodes, where that leaves enough.
+  # Slots rounded down to whole rings (Ulysses groups) per node, so that none spans nodes, where that leaves enough.
   ring_slots=0
-  for n in "${slots[@]}"; do ring_slots=$((ring_slots + n / cp * cp)); done
+  for n in "${slots[@]}"; do ring_slots=$((ring_slots + n / unit * unit)); done
   if [ "$ring_slots" -ge "$ranks" ]; then
     mapped="$(mktemp /tmp/ringtrain-hosts.XXXXXX)"
     [ "$dry_run" = 1 ] || trap 'rm -f "$mapped"' EXIT  # a dry run leaves it for the command it prints
     for ((i = 0; i < ${#nodes[@]}; i++)); do
-      [ $((slots[i] / cp)) -gt 0 ] && echo "${nodes[i]} slots=$((slots[i] / cp * cp))"
+      [ $((slots[i] / unit)) -gt 0 ] && echo "${nodes[i]} slots=$((slots[i] / unit * unit))"
     done > "$mapped"
     hostfile="$mapped"
   fi

@@ -27,6 +27,10 @@ class Communicator {
   virtual void all_reduce_sum(Tensor& t) = 0;                 // f32, in place
   virtual void all_reduce_sum(double* values, int count) = 0;  // in place
   virtual void all_gather(const uint64_t* mine, uint64_t* all) = 0;  // one value per rank -> (size)
+  // Block i of send goes to rank i, block j of recv comes from rank j: both (size, n) of one dtype (f32, i32, bf16),
+  // contiguous, and distinct. Ulysses' head exchange. GPU tensors: queued after the compute stream's work, which then
+  // waits for it.
+  virtual void all_to_all(const Tensor& send, Tensor& recv) = 0;
   virtual std::vector<std::string> host_names() = 0;                  // every rank's host, by rank (collective)
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void barrier() = 0;

@@ -24,6 +24,15 @@ int count_of(const Tensor& t) {
   return static_cast<int>(t.numel());
 }
 
+// The elements each rank sends to each other in all_to_all.
+int all_to_all_block(const Tensor& send, const Tensor& recv, int size) {
+  RT_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel() && send.numel() % size == 0 &&
+               send.raw() != recv.raw(),
+           "all_to_all of " + send.shape_string() + " into " + recv.shape_string() + " over " + std::to_string(size) +
+               " ranks");
+  return count_of(send) / size;
+}
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(MPI_Comm comm, bool owned, std::shared_ptr<MpiWatchdog> watchdog)
@@ -89,6 +98,11 @@ class MpiCommunicator final : public Communicator {
   void all_gather(const uint64_t* mine, uint64_t* all) override {
     MpiWatchdog::Watch watch(watchdog_.get(), "all_gather" + group_);
     RT_CHECK_MPI(MPI_Allgather(mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm_));
+  }
+  void all_to_all(const Tensor& send, Tensor& recv) override {
+    const int block = all_to_all_block(send, recv, size_);
+    MpiWatchdog::Watch watch(watchdog_.get(), "all_to_all of " + std::to_string(send.numel()) + " values" + group_);
+    RT_CHECK_MPI(MPI_Alltoall(send.raw(), block, mpi_type(send), recv.raw(), block, mpi_type(recv), comm_));
   }
   std::vector<std::string> host_names() override {
     char mine[MPI_MAX_PROCESSOR_NAME] = {};

@@ -177,6 +177,26 @@ class NcclCommunicator final : public Communicator {
   void all_reduce_sum(double* values, int count) override { host_->all_reduce_sum(values, count); }
   void all_gather(const uint64_t* mine, uint64_t* all) override { host_->all_gather(mine, all); }
   std::vector<std::string> host_names() override { return host_->host_names(); }
+  // One group of a send and a receive per peer (NCCL has no all-to-all of its own).
+  void all_to_all(const Tensor& send, Tensor& recv) override {
+    RT_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel() && send.numel() % size() == 0 &&
+                 send.raw() != recv.raw(),
+             "all_to_all of " + send.shape_string() + " into " + recv.shape_string());
+    if (send.device() == Device::cpu && recv.device() == Device::cpu) return host_->all_to_all(send, recv);
+    on_gpu(send, "all_to_all");
+    on_gpu(recv, "all_to_all");
+    const size_t block = static_cast<size_t>(send.numel() / size()), bytes = block * dtype_size(send.dtype());
+    after_compute();
+    RT_CHECK_NCCL(ncclGroupStart());
+    for (int peer = 0; peer < size(); ++peer) {
+      RT_CHECK_NCCL(ncclSend(static_cast<const char*>(send.raw()) + peer * bytes, block, nccl_type(send), peer, comm_,
+                             stream_));
+      RT_CHECK_NCCL(ncclRecv(static_cast<char*>(recv.raw()) + peer * bytes, block, nccl_type(recv), peer, comm_,
+                             stream_));
+    }
+    RT_CHECK_NCCL(ncclGroupEnd());
+    compute_waits(issued("all-to-all of " + std::to_string(send.bytes()) + " bytes"));
+  }
   void broadcast(Tensor& t, int root) override {
     if (t.device() == Device::cpu) return host_->broadcast(t, root);
     after_compute();

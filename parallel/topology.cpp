@@ -17,15 +17,22 @@ std::string join_names(const std::vector<std::string>& items) {
   return s;
 }
 
+// Ring (d, u) = ring d * ulysses + u: ranks (d cp + c) ulysses + u over c; Ulysses group g: ranks g ulysses + u.
 std::vector<int> ring_ranks(const Topology& t, int ring) {
   std::vector<int> ranks;
-  for (int c = 0; c < t.cp; ++c) ranks.push_back(ring * t.cp + c);
+  const int d = ring / t.ulysses, u = ring % t.ulysses;
+  for (int c = 0; c < t.cp; ++c) ranks.push_back((d * t.cp + c) * t.ulysses + u);
+  return ranks;
+}
+std::vector<int> ulysses_ranks(const Topology& t, int group) {
+  std::vector<int> ranks;
+  for (int u = 0; u < t.ulysses; ++u) ranks.push_back(group * t.ulysses + u);
   return ranks;
 }
 
-std::string ring_nodes_text(const Topology& t, int ring) {
+std::string nodes_text(const Topology& t, const std::vector<int>& node_ids) {
   std::vector<std::string> names;
-  for (int n : t.ring_nodes[static_cast<size_t>(ring)]) names.push_back(t.nodes[static_cast<size_t>(n)]);
+  for (int n : node_ids) names.push_back(t.nodes[static_cast<size_t>(n)]);
   std::string s;
   for (size_t i = 0; i < names.size(); ++i) s += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
   return s;
@@ -44,11 +51,13 @@ std::string ranks_text(const std::vector<int>& ranks) {
   return s;
 }
 
-Topology topology_make(const std::vector<std::string>& host_of_rank, int cp, int dp) {
-  RT_CHECK(static_cast<int>(host_of_rank.size()) == cp * dp, "one host name per rank of the cp x dp mesh");
+Topology topology_make(const std::vector<std::string>& host_of_rank, int cp, int dp, int ulysses) {
+  RT_CHECK(static_cast<int>(host_of_rank.size()) == cp * dp * ulysses,
+           "one host name per rank of the cp x dp x ulysses mesh");
   Topology t;
   t.cp = cp;
   t.dp = dp;
+  t.ulysses = ulysses;
   std::vector<int> node_of(host_of_rank.size());
   for (size_t r = 0; r < host_of_rank.size(); ++r) {
     auto it = std::find(t.nodes.begin(), t.nodes.end(), host_of_rank[r]);
@@ -60,13 +69,15 @@ Topology topology_make(const std::vector<std::string>& host_of_rank, int cp, int
     node_of[r] = static_cast<int>(it - t.nodes.begin());
     t.node_ranks[static_cast<size_t>(node_of[r])].push_back(static_cast<int>(r));
   }
-  for (int ring = 0; ring < dp; ++ring) {
+  auto nodes_of = [&](const std::vector<int>& ranks) {
     std::vector<int> nodes;
-    for (int r : ring_ranks(t, ring))
+    for (int r : ranks)
       if (std::find(nodes.begin(), nodes.end(), node_of[static_cast<size_t>(r)]) == nodes.end())
         nodes.push_back(node_of[static_cast<size_t>(r)]);
-    t.ring_nodes.push_back(nodes);
-  }
+    return nodes;
+  };
+  for (int ring = 0; ring < dp * ulysses; ++ring) t.ring_nodes.push_back(nodes_of(ring_ranks(t, ring)));
+  for (int group = 0; group < dp * cp; ++group) t.ulysses_nodes.push_back(nodes_of(ulysses_ranks(t, group)));
   return t;
 }
 
@@ -75,30 +86,45 @@ std::string topology_describe(const Topology& t) {
   for (size_t n = 0; n < t.nodes.size(); ++n) nodes.push_back(t.nodes[n] + " (" + ranks_text(t.node_ranks[n]) + ")");
   std::string line = "topology | " + std::to_string(t.nodes.size()) + (t.nodes.size() == 1 ? " node: " : " nodes: ") +
                      join_names(nodes);
+  auto groups_text = [&](const char* what, int count, const std::vector<std::vector<int>>& group_nodes,
+                         std::vector<int> (*ranks_of)(const Topology&, int)) {
+    std::vector<std::string> groups;
+    int inside = 0;
+    for (int g = 0; g < count; ++g) {
+      const std::vector<int>& nodes = group_nodes[static_cast<size_t>(g)];
+      inside += nodes.size() < 2;
+      groups.push_back(ranks_text(ranks_of(t, g)) + (nodes.size() > 1 ? " across " : " on ") + nodes_text(t, nodes));
+    }
+    std::string text = std::string(" | ") + what + join_names(groups);
+    if (count > static_cast<int>(kListed))
+      text += " (" + std::to_string(inside) + " of " + std::to_string(count) + " inside one node)";
+    return text;
+  };
+  if (t.ulysses > 1) line += groups_text("Ulysses groups: ", t.dp * t.cp, t.ulysses_nodes, ulysses_ranks);
   if (t.cp == 1) return line + " | no cp rings (parallel.cp = 1)";
-  std::vector<std::string> rings;
-  int inside = 0;
-  for (int ring = 0; ring < t.dp; ++ring) {
-    const bool spans = t.ring_nodes[static_cast<size_t>(ring)].size() > 1;
-    inside += !spans;
-    rings.push_back(ranks_text(ring_ranks(t, ring)) + (spans ? " across " : " on ") + ring_nodes_text(t, ring));
-  }
-  line += " | cp rings: " + join_names(rings);
-  if (t.dp > static_cast<int>(kListed))
-    line += " (" + std::to_string(inside) + " of " + std::to_string(t.dp) + " inside one node)";
-  return line;
+  return line + groups_text("cp rings: ", t.dp * t.ulysses, t.ring_nodes, ring_ranks);
 }
 
 std::string topology_warning(const Topology& t) {
-  if (t.nodes.size() < 2 || t.cp == 1) return "";
   size_t most = 0;
   for (const auto& ranks : t.node_ranks) most = std::max(most, ranks.size());
+  if (t.nodes.size() >= 2 && t.ulysses > 1 && static_cast<int>(most) >= t.ulysses)
+    for (int group = 0; group < t.dp * t.cp; ++group) {
+      const std::vector<int>& nodes = t.ulysses_nodes[static_cast<size_t>(group)];
+      if (nodes.size() < 2) continue;
+      return "warning: Ulysses group " + std::to_string(group) + " (" + ranks_text(ulysses_ranks(t, group)) +
+             ") spans " + nodes_text(t, nodes) + ", so its all-to-all crosses the network, though a node holds " +
+             std::to_string(most) + " ranks; keep Ulysses groups inside nodes with a multiple of parallel.ulysses = " +
+             std::to_string(t.ulysses) + " ranks per node, consecutive ranks together (mpirun --map-by ppr:" +
+             std::to_string(static_cast<int>(most) / t.ulysses * t.ulysses) + ":node, or launch/run.sh)";
+    }
+  if (t.nodes.size() < 2 || t.cp == 1 || t.ulysses > 1) return "";
   if (static_cast<int>(most) < t.cp) return "";  // no node holds a whole ring: every ring has to span nodes
   for (int ring = 0; ring < t.dp; ++ring) {
-    if (t.ring_nodes[static_cast<size_t>(ring)].size() < 2) continue;
+    const std::vector<int>& nodes = t.ring_nodes[static_cast<size_t>(ring)];
+    if (nodes.size() < 2) continue;
     const int per_node = static_cast<int>(most) / t.cp * t.cp;
-    return "warning: cp ring " + std::to_string(ring) + " (" + ranks_text(ring_ranks(t, ring)) + ") spans " +
-           ring_nodes_text(t, ring) + ", so its exchange crosses the network, though a node holds " +
+    return "warning: cp ring " + std::to_string(ring) + " (" + ranks_text(ring_ranks(t, ring)) + ") spans " + nodes_text(t, nodes) + ", so its exchange crosses the network, though a node holds " +
            std::to_string(most) +
            " ranks; keep rings inside nodes with a multiple of parallel.cp = " + std::to_string(t.cp) +
            " ranks per node, consecutive ranks together (mpirun --map-by ppr:" + std::to_string(per_node) +

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/check.h"
+#include "parallel/ulysses_attention.h"
 
 namespace rt {
 namespace {
@@ -392,6 +393,9 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   const ParallelConfig& p = c.parallel;
   require(p.cp >= 1, "parallel.cp", p.cp, "at least 1");
   require(p.dp >= 1, "parallel.dp", p.dp, "at least 1");
+  require(p.ulysses >= 1, "parallel.ulysses", p.ulysses, "at least 1");
+  const std::string heads = ulysses_heads_problem(m.num_attention_heads, m.num_key_value_heads, p.ulysses);
+  if (!heads.empty()) fail("parallel.ulysses", heads);
   require(p.check_every >= 0, "parallel.check_every", p.check_every, "0 or more");
   require(p.comm_timeout_s > 0, "parallel.comm_timeout_s", p.comm_timeout_s, "> 0 seconds");
   require(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "0 (only at the end) or more");

@@ -81,6 +81,7 @@ struct LogConfig {
 struct ParallelConfig {
   int64_t cp = 1;                // context-parallel ranks (ring attention)
   int64_t dp = 1;                // data-parallel replicas
+  int64_t ulysses = 1;           // Ulysses ranks per ring position (all-to-all over heads), innermost
   std::string sharding = "zigzag";  // zigzag | contiguous
   int64_t check_every = 100;     // compare parameters across ranks every N steps (0 = only at start)
   double comm_timeout_s = 300;   // a collective or ring exchange that waits this long ends the job

@@ -36,10 +36,10 @@ EvalResult eval_sequences(const Config& config, RunSetup& setup, const Dataset& 
   const int64_t per_round = mesh.dp * micro, rounds = (sequences + per_round - 1) / per_round;
   result.sequences = rounds * per_round;
   Loader loader(dataset, S, per_round, micro, mesh.dp_rank, mesh.dp, config.data.reset_positions);
-  const std::vector<Chunk> shard = shard_chunks(setup.padded, mesh.cp, mesh.cp_rank, setup.sharding);
-  const int64_t n_local = micro * setup.padded / mesh.cp;
+  const std::vector<Chunk> shard = mesh_chunks(mesh, setup.padded, setup.sharding);
+  const int64_t n_local = micro * setup.padded / mesh.sequence_ranks();
   Batch batch{micro,
-              setup.padded / mesh.cp,
+              setup.padded / mesh.sequence_ranks(),
               backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32),

@@ -245,12 +245,16 @@ void LlamaModel::forward_logits(const Batch& b, Tensor& logits, int64_t row) {
   }
 }
 
-void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses) {
+void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& losses, const GradientsReady& ready) {
   forward_impl(b, losses, loss_scale, true);  // the head's backward included: dtmp = d hf
   Activations& a = *act_;
   Parameters& p = params_;
   Tensor g_final = p.grad(final_norm_);
   backend_.rmsnorm_backward(a.dtmp, a.x.back(), p.value(final_norm_), a.rstdf, a.dx, g_final);
+  // Layer l's parameters are [its input norm, the next layer's input norm or the final norm); the final norm and an
+  // untied head come last, the embedding first (the constructor's order).
+  auto first_of = [&](size_t l) { return p.infos()[l < layers_.size() ? layers_[l].input_norm : final_norm_].offset; };
+  if (ready) ready(first_of(layers_.size()), p.count());
   for (size_t l = layers_.size(); l-- > 0;) {
     const Layer& w = layers_[l];
     // With recomputation the slot holds the last layer's forward; every other layer's is recomputed from x[l].
@@ -274,9 +278,11 @@ void LlamaModel::forward_backward(const Batch& b, float loss_scale, Tensor& loss
     Tensor g_in = p.grad(w.input_norm);
     backend_.rmsnorm_backward(a.dtmp, a.x[l], p.value(w.input_norm), a.rstd1[s], a.dtmp, g_in);
     backend_.axpy(1.f, a.dtmp, a.dx);  // dx = d x
+    if (ready) ready(first_of(l), first_of(l + 1));
   }
   Tensor g_embed = p.grad(embed_);
   backend_.embedding_backward(b.tokens, a.dx, g_embed);
+  if (ready) ready(0, first_of(0));
 }
 
 int64_t LlamaModel::activation_bytes_per_token(int64_t batch, int64_t seq) {

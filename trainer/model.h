@@ -1,5 +1,6 @@
 // The Llama-style decoder: embedding, pre-norm blocks (attention + SwiGLU MLP), final norm, tied or untied head.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -52,8 +53,11 @@ class LlamaModel {
   // labels are not read).
   void forward_logits(const Batch& batch, Tensor& logits, int64_t row = -1);
   // Forward and backward: per-token losses (N); gradients of loss_scale * sum(losses) are added to
-  // params().grads() (+=, so micro-batches accumulate).
-  void forward_backward(const Batch& batch, float loss_scale, Tensor& losses);
+  // params().grads() (+=, so micro-batches accumulate). ready, when given, is called as each stretch [begin, end) of
+  // params().grads() (elements) has received this call's last contribution: the final norm and the head, then each
+  // layer from the last, then the embedding (parallel/gradient_reducer.h posts their all-reduce).
+  using GradientsReady = std::function<void(int64_t begin, int64_t end)>;
+  void forward_backward(const Batch& batch, float loss_scale, Tensor& losses, const GradientsReady& ready = {});
 
   // Floating-point operations of one forward+backward over N tokens of sequences of length T (matmuls and
   // causal attention; 6 per parameter-token, attention per FlashAttention's convention).

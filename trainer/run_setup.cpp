@@ -67,20 +67,19 @@ RunSetup run_setup_make(const Config& config,
   RunSetup r;
   r.device = device_of(config.train);
   r.mesh = mesh_make(world_make(r.device, config.parallel.comm_timeout_s), static_cast<int>(config.parallel.cp),
-                     static_cast<int>(config.parallel.dp));
+                     static_cast<int>(config.parallel.dp), static_cast<int>(config.parallel.ulysses));
   omp_set_num_threads(threads_for_rank(config));
   r.backend = &backend_for(r.device);
   r.precision = config.train.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   r.sharding = sharding_parse(config.parallel.sharding);
-  r.padded = sharded_length(config.train.seq_len, r.mesh.cp, r.sharding);
+  r.padded = sharded_length(config.train.seq_len, r.mesh.cp, r.sharding, r.mesh.ulysses);
   if (make_attention) {
     r.attention = make_attention(*r.backend, r.mesh);
-  } else if (r.mesh.cp > 1) {
-    auto ring = std::make_unique<RingAttention>(*r.mesh.cp_group, *r.backend, r.padded, r.sharding, true, r.precision);
-    r.ring = ring.get();
-    r.attention = std::move(ring);
-  } else {
-    r.attention = local_attention_make(*r.backend, AttentionKernel::flash, r.precision);
+  } else {  // the ring or the local kernels, on the Ulysses-gathered rows when ulysses > 1
+    r.attention = layout_attention_make(*r.mesh.cp_group, *r.mesh.ulysses_group, *r.backend, r.padded, r.sharding, true,
+                                        r.precision);
+    r.ulysses = dynamic_cast<UlyssesAttention*>(r.attention.get());
+    r.ring = dynamic_cast<RingAttention*>(r.ulysses ? &r.ulysses->inner() : r.attention.get());
   }
   r.model = std::make_unique<LlamaModel>(config.model, *r.backend, *r.attention, r.precision, config.train.seq_len);
   r.model->set_recompute(config.train.recompute == "full");

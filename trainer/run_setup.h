@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
+#include "parallel/ulysses_attention.h"
 #include "parallel/sharding.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
@@ -17,13 +18,14 @@ namespace rt {
 
 struct RunSetup {
   Device device = Device::cpu;
-  Mesh mesh;                   // dp x cp over the world (NCCL between GPUs, MPI otherwise)
+  Mesh mesh;                   // dp x cp x ulysses over the world (NCCL between GPUs, MPI otherwise)
   Backend* backend = nullptr;  // of `device`
   Precision precision = Precision::fp32;
   Sharding sharding = Sharding::zigzag;
-  int64_t padded = 0;                            // train.seq_len padded to what the ring carries (sharded_length)
-  std::unique_ptr<SequenceAttention> attention;  // the ring when cp > 1, else local
-  RingAttention* ring = nullptr;                 // `attention` when it is the ring (its statistics), else nullptr
+  int64_t padded = 0;                            // train.seq_len padded to what the mesh carries (sharded_length)
+  std::unique_ptr<SequenceAttention> attention;  // the ring when cp > 1, else local; inside Ulysses when ulysses > 1
+  RingAttention* ring = nullptr;                 // the ring when there is one (its statistics), else nullptr
+  UlyssesAttention* ulysses = nullptr;           // `attention` when it is Ulysses (its statistics), else nullptr
   std::unique_ptr<LlamaModel> model;             // weights not initialised: init_weights or a checkpoint's
 };
 

@@ -30,6 +30,10 @@ std::vector<int32_t> sample_run(const Config& config, const SampleOptions& optio
           " tokens (train.seq_len, or --context); shorten the prompt, lower --max-new-tokens or raise --context");
   RT_USER_CHECK(config.parallel.dp == 1, "ringtrain sample decodes one sequence, over parallel.cp ranks; set "
                                          "parallel.dp=1 (got " + std::to_string(config.parallel.dp) + ")");
+  RT_USER_CHECK(config.parallel.ulysses == 1, "ringtrain sample shards the prompt over a ring of parallel.cp ranks, "
+                                              "not over Ulysses groups; set parallel.ulysses=1 (got " +
+                                                  std::to_string(config.parallel.ulysses) +
+                                                  ") and parallel.cp to the ranks");
   const ModelConfig& mc = config.model;
   const int64_t kv_heads = mc.num_key_value_heads, head_dim = mc.hidden_size / mc.num_attention_heads;
   KvCacheAttention* cache = nullptr;      // one rank

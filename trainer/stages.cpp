@@ -80,7 +80,7 @@ int64_t stage_end(const std::vector<Stage>& stages, size_t k) {
 Config stage_config(const Config& config, const std::vector<Stage>& stages, size_t k) {
   Config c = config;
   c.train.stages.clear();
-  const int64_t ranks = config.parallel.cp * config.parallel.dp;
+  const int64_t ranks = config.parallel.cp * config.parallel.dp * config.parallel.ulysses;
   for (size_t i = 0; i <= k; ++i)
     for (const std::string& set : stages[i].sets) {
       try {
@@ -89,11 +89,14 @@ Config stage_config(const Config& config, const std::vector<Stage>& stages, size
         throw UserError("train.stages: stage " + std::to_string(i + 1) + ": " + e.what());
       }
     }
-  if (c.parallel.cp < 1 || ranks % c.parallel.cp != 0)
+  const int64_t sequence_ranks = c.parallel.cp * c.parallel.ulysses;
+  if (c.parallel.cp < 1 || ranks % sequence_ranks != 0)
     throw UserError("train.stages: stage " + std::to_string(k + 1) + ": cp " + std::to_string(c.parallel.cp) +
+                    (c.parallel.ulysses > 1 ? " * ulysses " + std::to_string(c.parallel.ulysses) : std::string()) +
                     " does not divide the job's " + std::to_string(ranks) +
-                    " ranks (parallel.cp * parallel.dp); a stage keeps the ranks and sets dp = ranks / cp");
-  c.parallel.dp = ranks / c.parallel.cp;
+                    " ranks (parallel.cp * parallel.dp * parallel.ulysses); a stage keeps the ranks and the Ulysses "
+                    "groups and sets dp = ranks / (cp * ulysses)");
+  c.parallel.dp = ranks / sequence_ranks;
   c.train.steps = stage_end(stages, stages.size() - 1);
   return c;
 }

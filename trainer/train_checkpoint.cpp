@@ -82,9 +82,9 @@ void check_tensors(const Checkpoint& c, const Parameters& params, bool with_opti
                     (missing.empty() ? "" : "; missing: " + missing) + (shapes.empty() ? "" : "; other shape: " + shapes));
 }
 
-std::string mesh_text(int world, int cp, int dp) {
+std::string mesh_text(int world, int cp, int dp, int ulysses) {
   return std::to_string(world) + (world == 1 ? " rank" : " ranks") + " (dp " + std::to_string(dp) + " x cp " +
-         std::to_string(cp) + ")";
+         std::to_string(cp) + (ulysses > 1 ? " x ulysses " + std::to_string(ulysses) : std::string()) + ")";
 }
 
 }  // namespace
@@ -209,8 +209,8 @@ int64_t TrainCheckpoints::load(const std::string& request) {
   start_tokens_ = info.tokens_seen;
 
   note("resuming from " + c->dir() + ": step " + std::to_string(info.step) + ", " + std::to_string(info.tokens_seen) +
-       " tokens seen, saved by " + mesh_text(info.world_size, info.cp, info.dp) + ", now " +
-       mesh_text(mesh_.world->size(), mesh_.cp, mesh_.dp));
+       " tokens seen, saved by " + mesh_text(info.world_size, info.cp, info.dp, info.ulysses) +
+       ", now " + mesh_text(mesh_.world->size(), mesh_.cp, mesh_.dp, mesh_.ulysses));
   const std::string trained_at = yaml_value(YAML::Load(info.config_yaml), "train.seq_len");
   if (trained_at != std::to_string(config_.train.seq_len) && trained_at != "(absent)")
     note("resuming at seq_len " + std::to_string(config_.train.seq_len) + "; checkpoint trained at " + trained_at);
@@ -273,6 +273,7 @@ CheckpointSaved TrainCheckpoints::save(int64_t step) {
     info.world_size = mesh_.world->size();
     info.cp = mesh_.cp;
     info.dp = mesh_.dp;
+    info.ulysses = mesh_.ulysses;
     info.sharding = config_.parallel.sharding;
     info.config_yaml = config_to_yaml(config_);
     c.hf_config_json = hf_config_json(config_);

@@ -26,6 +26,7 @@
 #include "trainer/stop_signal.h"
 #include "trainer/tensorboard.h"
 #include "trainer/train_checkpoint.h"
+#include "parallel/gradient_reducer.h"
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
 #include "parallel/sharding.h"
@@ -56,6 +57,23 @@ void tensorboard_scalars(TensorBoardWriter& tb, const StepMetrics& m) {
   tb.flush();
 }
 
+// "ulysses | 4 ranks per group ...": the heads each rank computes, and what repeating K/V heads costs.
+std::string ulysses_describe(const ModelConfig& mc, int ulysses) {
+  const UlyssesHeads h = ulysses_heads(mc.num_attention_heads, mc.num_key_value_heads, ulysses);
+  char line[512];
+  int n = std::snprintf(line, sizeof line,
+                        "ulysses | %d ranks per group, all-to-all over heads: each rank computes %ld of %ld query heads "
+                        "and %ld of %ld K/V heads",
+                        ulysses, static_cast<long>(h.q), static_cast<long>(mc.num_attention_heads),
+                        static_cast<long>(h.kv), static_cast<long>(mc.num_key_value_heads));
+  if (h.copies > 1)
+    std::snprintf(line + n, sizeof line - static_cast<size_t>(n),
+                  "; each K/V head is repeated on %ld ranks (ulysses > num_key_value_heads), so the K/V all-to-alls "
+                  "carry %ldx the K/V bytes and each rank holds %ldx its share of K/V",
+                  static_cast<long>(h.copies), static_cast<long>(h.copies), static_cast<long>(h.copies));
+  return line;
+}
+
 }  // namespace
 
 TrainResult train_run(const Config& config, const TrainOptions& options) {
@@ -81,6 +99,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   model.init_weights(static_cast<uint64_t>(tc.seed));
   parameters_check_agree(world, model.params(), 0);
   AdamW optimizer(backend, model.params(), tc);
+  GradientReducer reducer(world, model.params().grads());  // all-reduced in buckets during the last backward
   TrainCheckpoints checkpoints(config, mesh, backend, model, optimizer, options.print);
   const int64_t first_step = options.resume ? checkpoints.resume(*options.resume) : 0;
   if (rank == 0) write_resolved_config(config);
@@ -91,29 +110,31 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
 
   Loader loader(*dataset, tc.seq_len, tc.batch_size, tc.micro_batch_size, mesh.dp_rank, mesh.dp,
                 config.data.reset_positions);
-  const std::vector<Chunk> shard = shard_chunks(padded, mesh.cp, mesh.cp_rank, sharding);
-  const int64_t micro = tc.micro_batch_size, seq_local = padded / mesh.cp, n_local = micro * seq_local;
+  const std::vector<Chunk> shard = mesh_chunks(mesh, padded, sharding);
+  const int64_t micro = tc.micro_batch_size, seq_local = padded / mesh.sequence_ranks(), n_local = micro * seq_local;
   Batch batch{micro, seq_local, backend.alloc({n_local}, DType::i32), backend.alloc({n_local}, DType::i32),
               backend.alloc({n_local}, DType::i32), documents ? backend.alloc({n_local}, DType::i32) : Tensor{}};
   Tensor losses = backend.alloc({n_local});
   std::vector<float> host_losses(static_cast<size_t>(n_local));
   const double flops_per_step = model.flops_per_step(tc.batch_size * tc.seq_len, tc.seq_len);
   const double attention_flops_per_step = flops_per_step - model.flops_per_step(tc.batch_size * tc.seq_len, 0);
-  const Topology topology = topology_make(world.host_names(), mesh.cp, mesh.dp);
+  const Topology topology = topology_make(world.host_names(), mesh.cp, mesh.dp, mesh.ulysses);
   if (log) {
     std::printf("ringtrain | %ld parameters | %s | seq %ld x batch %ld (micro %ld) | %d threads x %d ranks | %s | log %s\n",
                 model.params().count(), dataset->describe().c_str(), tc.seq_len, tc.batch_size, micro,
                 omp_get_max_threads(), world.size(), precision_text(precision, device).c_str(),
                 config.log.dir.c_str());
     if (padded != tc.seq_len)
-      std::printf("padding | seq_len %ld padded to %ld, a multiple of %s = %ld: %.2f%% of the tokens, last in each "
+      std::printf("padding | seq_len %ld padded to %ld, a multiple of %s%s = %ld: %.2f%% of the tokens, last in each "
                   "sequence, not trained on and seen by no real token\n",
-                  tc.seq_len, padded, sharding == Sharding::zigzag ? "2*cp" : "cp",
-                  sharding == Sharding::zigzag ? 2 * mesh.cp : static_cast<int64_t>(mesh.cp),
+                  tc.seq_len, padded, mesh.cp == 1 ? "" : sharding == Sharding::zigzag ? "2*cp" : "cp",
+                  mesh.ulysses == 1 ? "" : mesh.cp == 1 ? "ulysses" : "*ulysses",
+                  shard_pieces(mesh.cp, sharding, mesh.ulysses),
                   100.0 * static_cast<double>(padded - tc.seq_len) / static_cast<double>(padded));
     std::printf("activations | %ld bytes per token on each rank (train.recompute %s)\n",
                 model.activation_bytes_per_token(micro, seq_local), tc.recompute.c_str());
     std::printf("%s\n", topology_describe(topology).c_str());
+    if (mesh.ulysses > 1) std::printf("%s\n", ulysses_describe(config.model, mesh.ulysses).c_str());
     const std::string warning = topology_warning(topology);
     if (!warning.empty()) std::printf("%s\n", warning.c_str());
     std::fflush(stdout);
@@ -151,12 +172,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     const int64_t ring_skipped = ring ? ring->stats().block_pairs_skipped : 0;
     world.all_reduce_sum(counts.data(), 4);
     const float loss_scale = counts[0] > 0 ? static_cast<float>(1.0 / counts[0]) : 0.f;
+    const LlamaModel::GradientsReady post_bucket = [&](int64_t begin, int64_t end) { reducer.post(begin, end); };
     for (const LocalBatch& part : parts) {
       backend.upload(part.tokens.data(), batch.tokens);
       backend.upload(part.labels.data(), batch.labels);
       backend.upload(part.pos.data(), batch.pos);
       if (documents) backend.upload(part.doc_start.data(), batch.doc_start);
-      model.forward_backward(batch, loss_scale, losses);
+      const bool last = &part == &parts.back();  // its backward completes the gradients: reduce them as they come
+      model.forward_backward(batch, loss_scale, losses, last && reducer.overlaps() ? post_bucket : nullptr);
       backend.download(losses, host_losses.data());
       for (size_t i = 0; i < host_losses.size(); ++i) {
         sums[2] += host_losses[i];
@@ -165,7 +188,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     }
     std::array<double, 2> loss_sums{sums[2], sums[3]};
     world.all_reduce_sum(loss_sums.data(), 2);
-    world.all_reduce_sum(model.params().grads());  // every rank saw other tokens: sum over cp and dp
+    reducer.finish();  // every rank saw other tokens: gradients summed over cp, ulysses and dp
     const double grad_norm = std::sqrt(backend.sum_squares(model.params().grads()));
     const double clip = tc.grad_clip > 0 && grad_norm > tc.grad_clip ? tc.grad_clip / (grad_norm + 1e-6) : 1.0;
     const double lr = lr_at(tc, step);
@@ -230,6 +253,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     }
     result.stopped = saved.stop;
     if (saved.stop) break;
+  }
+  if (log && reducer.overlaps()) {
+    const GradientReducer::Stats g = reducer.stats();
+    std::printf("gradients | all-reduced in %ld buckets during the backward: %.3f s of all-reduce, %.3f s exposed "
+                "(%.0f%% hidden)\n",
+                static_cast<long>(g.buckets), g.reduce_s, g.exposed_s,
+                g.reduce_s > 0 ? 100.0 * std::max(0.0, 1.0 - g.exposed_s / g.reduce_s) : 0.0);
+    std::fflush(stdout);
   }
   if (step_seconds.size() > 1) {
     std::vector<double> s(step_seconds.begin() + 1, step_seconds.end());

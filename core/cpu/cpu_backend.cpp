@@ -90,6 +90,21 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
   }
+  void copy_columns(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col, int64_t rows, int64_t width,
+                    bool add) override {
+    const shapes::ColumnsDims d = shapes::copy_columns_dims(src, src_col, dst, dst_col, rows, width);
+    const float* ps = src.f32() + src_col;
+    float* pd = dst.f32() + dst_col;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* s = ps + r * d.ls;
+      float* t = pd + r * d.ld;
+      if (add)
+        for (int64_t j = 0; j < width; ++j) t[j] += s[j];
+      else
+        std::memmove(t, s, static_cast<size_t>(width) * sizeof(float));
+    }
+  }
   void axpy(float alpha, const Tensor& x, Tensor& y) override {
     same_numel(x, y, "axpy");
     const float* px = x.f32();

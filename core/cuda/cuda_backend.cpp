@@ -90,6 +90,13 @@ class CudaBackend final : public Backend {
     gpu::axpy(alpha, x.f32(), y.f32(), x.numel(), stream_);
   }
   void scale(Tensor& x, float s) override { gpu::scale(x.f32(), s, x.numel(), stream_); }
+  void copy_columns(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col, int64_t rows, int64_t width,
+                    bool add) override {
+    const shapes::ColumnsDims d = shapes::copy_columns_dims(src, src_col, dst, dst_col, rows, width);
+    on_device(src, "copy_columns");
+    on_device(dst, "copy_columns");
+    gpu::copy_columns(src.f32() + src_col, d.ls, dst.f32() + dst_col, d.ld, rows, width, add, stream_);
+  }
 
   void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) override {
     const auto [N, C] = shapes::rmsnorm_dims(x, w, y, rstd);

@@ -27,6 +27,9 @@ void fill_f32(float* x, int64_t n, float value, cudaStream_t stream);
 void fill_i32(int32_t* x, int64_t n, int32_t value, cudaStream_t stream);
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);  // out may alias a or b
 void axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t stream);
+// dst[r * ld + j] (+)= src[r * ls + j] for r < rows, j < width (Backend::copy_columns; pointers at the first column).
+void copy_columns(const float* src, int64_t ls, float* dst, int64_t ld, int64_t rows, int64_t width, bool add,
+                  cudaStream_t stream);
 void scale(float* x, float s, int64_t n, cudaStream_t stream);
 
 // x (N,C), w (C) -> y (N,C), rstd (N); backward: dx (N,C) (may alias dy), dw (C) +=, deterministic.

@@ -228,6 +228,44 @@ TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {
   EXPECT_EQ(c.info().world_size, 2);
 }
 
+// dp 2: the gradients are all-reduced in buckets during the backward (parallel/gradient_reducer.h), in the same
+// buckets and order every step, so the resumed run is still the uninterrupted one bit for bit.
+TEST_F(CheckpointCli, ResumeIsBitExactWithGradientsReducedDuringTheBackward) {
+  const std::string args = kSixSteps + " --set parallel.dp=2";
+  Outcome whole = train("whole", args, 2);
+  ASSERT_EQ(whole.code, 0) << whole.output;
+  EXPECT_TRUE(contains(whole.output, {"gradients | all-reduced in", "buckets during the backward"}));
+  ASSERT_EQ(train("resumed", args + " --resume " + ckpt("whole", 3), 2).code, 0);
+  auto a = losses("whole"), b = losses("resumed");
+  ASSERT_EQ(b.size(), 3u);
+  for (const auto& [step, loss] : b) EXPECT_EQ(loss, a[step]) << "step " << step;
+  EXPECT_TRUE(same_state(ckpt("whole", 6), ckpt("resumed", 6)));
+}
+
+// Ulysses (parallel.ulysses = 2 on 2 ranks, and 2-D cp 2 x ulysses 2 on 4) gives one rank's losses; a checkpoint moves
+// between layouts both ways (ulysses 2 -> 1 rank, 1 rank -> cp 2 x ulysses 2) and the curve continues, and the manifest
+// and the resume line name the layout.
+TEST_F(CheckpointCli, UlyssesLayoutsEqualOneRankAndResumeAcrossLayouts) {
+  const std::string eight = "--set train.steps=8 --set checkpoint.every=4";
+  ASSERT_EQ(train("one", eight).code, 0);
+  Outcome u2 = train("u2", eight + " --set parallel.ulysses=2", 2);
+  ASSERT_EQ(u2.code, 0) << u2.output;
+  EXPECT_TRUE(contains(u2.output, {"ulysses | 2 ranks per group", "2 of 4 query heads and 2 of 4 K/V heads"}));
+  EXPECT_EQ(checkpoint_read(ckpt("u2", 8)).info().ulysses, 2);
+  Outcome to_one = train("u2_to_one", eight + " --resume " + ckpt("u2", 4));
+  ASSERT_EQ(to_one.code, 0) << to_one.output;
+  EXPECT_TRUE(contains(to_one.output, {"saved by 2 ranks (dp 1 x cp 1 x ulysses 2), now 1 rank"}));
+  Outcome to_2d = train("one_to_2d", eight + " --set parallel.cp=2 --set parallel.ulysses=2 --resume " + ckpt("one", 4), 4);
+  ASSERT_EQ(to_2d.code, 0) << to_2d.output;
+  EXPECT_TRUE(contains(to_2d.output, {"now 4 ranks (dp 1 x cp 2 x ulysses 2)", "Ulysses groups: ranks 0-1"}));
+  auto one = losses("one");
+  for (const char* run : {"u2", "u2_to_one", "one_to_2d"}) {
+    auto got = losses(run);
+    ASSERT_EQ(got.size(), std::string(run) == "u2" ? 8u : 4u) << run;
+    for (const auto& [step, loss] : got) EXPECT_NEAR(loss, one[step], kRankCountTolerance * one[step]) << run << " step " << step;
+  }
+}
+
 // --resume without a path takes `latest`; a newest checkpoint that fails verification is named with the
 // reason and skipped for the next one; the run then continues bit-exactly from there.
 TEST_F(CheckpointCli, ResumeFallsBackPastACorruptCheckpoint) {

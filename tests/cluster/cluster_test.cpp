@@ -132,6 +132,27 @@ TEST_F(ClusterTraining, RingAcrossNodesMatchesOneRank) {
   EXPECT_GE(after.second - before.second, ring_forward);
 }
 
+// (d) 2-D: Ulysses groups of 2 inside the nodes, the ring (cp = 2) across them: the all-to-all stays on shared memory,
+// the ring's K/V blocks cross the network, and the losses are one rank's.
+TEST_F(ClusterTraining, UlyssesInsideNodesRingAcrossMatchesOneRank) {
+  const fs::path one = one_rank_run(dir_), run = dir_ / "cp2u2";
+  const auto before = link_bytes(node(0));
+  const Outcome o = train(run, kModel + " parallel.cp=2 parallel.ulysses=2");
+  const auto after = link_bytes(node(0));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(rt_test::contains(o.output, {"Ulysses groups: ranks 0-1 on " + node(0) + ", ranks 2-3 on " + node(1),
+                                           "cp rings: ranks 0, 2 across " + node(0) + " and " + node(1)}));
+  EXPECT_EQ(o.output.find("warning:"), std::string::npos) << o.output;
+  EXPECT_TRUE(same_losses(run, one));
+  EXPECT_LT(weights_difference(run / "checkpoints" / checkpoint_dir_name(kSteps),
+                               one / "checkpoints" / checkpoint_dir_name(kSteps)),
+            kParameterTolerance);
+  // Forward alone, one of the two rings: a K/V block of 1024 gathered tokens and one K/V head per micro-batch per step.
+  const int64_t ring_forward = 2 * (kSeq / 2) * (kKvHeads / 2) * kHeadDim * 4 * kLayers * kBatch * kSteps;
+  EXPECT_GE(after.first - before.first, ring_forward);
+  EXPECT_GE(after.second - before.second, ring_forward);
+}
+
 // (c) A checkpoint written by the 2-node job resumes on one node (one rank there) and continues the same curve.
 TEST_F(ClusterTraining, CheckpointFromTwoNodesResumesOnOneNode) {
   const fs::path one = one_rank_run(dir_), run = dir_ / "two_nodes", resumed = dir_ / "one_node";

@@ -100,12 +100,12 @@ class LaunchErrors : public rt_test::ClusterTest {
 
 TEST_F(LaunchErrors, HostfileThatDoesNotFitTheRankCount) {
   expect_error(run("--hostfile " + hostfile(node(0) + " slots=2\n" + node(1) + " slots=1\n") + " " + agent_),
-               {"has 3 slots on 2 nodes but the job needs parallel.cp x parallel.dp = 2 x 2 = 4 ranks"});
+               {"has 3 slots on 2 nodes but the job needs parallel.cp x parallel.dp x parallel.ulysses = 2 x 2 x 1 = 4 ranks"});
   expect_error(run("--hostfile " + hostfile(node(0) + " slots=two\n")), {"slots must be a positive number"});
   expect_error(run("--hostfile " + hostfile("# nothing\n")), {"names no node"});
   expect_error(run("--hostfile /nonexistent/hosts"), {"hostfile '/nonexistent/hosts' does not exist"});
   expect_error(run("--local-cluster", "--set parallel.cp=4 parallel.dp=2"),
-               {"has 4 slots on 2 nodes but the job needs parallel.cp x parallel.dp = 4 x 2 = 8 ranks"});
+               {"has 4 slots on 2 nodes but the job needs parallel.cp x parallel.dp x parallel.ulysses = 4 x 2 x 1 = 8 ranks"});
 }
 
 TEST_F(LaunchErrors, NodeThatCannotBeReached) {

@@ -630,6 +630,26 @@ TEST_P(OpsTest, AddAxpyScale) {
   expect_close("scale", read(tx), f, d);
 }
 
+// Column blocks of row-major matrices, overwritten and accumulated, on a view at an offset (Ulysses' head packing):
+// the copy is exact, the sum one fp32 addition per element.
+TEST_P(OpsTest, CopyColumnsOverwritesAndAccumulates) {
+  const int64_t rows = 9, ls = 13, ld = 7, width = 5, src_col = 6, dst_col = 1;
+  const VecF a = uniform(rows * ls, -2, 2), b = uniform(2 + rows * ld, -2, 2);
+  Tensor src = tensor(a, {rows, ls});
+  Tensor whole = tensor(b, {2 + rows * ld});
+  Tensor dst = whole.slice(2, {rows, 1, ld});  // not at offset 0, and not 2-D
+  be_.copy_columns(src, src_col, dst, dst_col, rows, width);
+  VecF want(b.begin() + 2, b.end());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < width; ++j) want[r * ld + dst_col + j] = a[r * ls + src_col + j];
+  EXPECT_EQ(read(dst), want) << "copy";
+  EXPECT_EQ(read(whole)[0], b[0]) << "elements before the view are untouched";
+  be_.copy_columns(src, src_col, dst, dst_col, rows, width, /*add=*/true);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < width; ++j) want[r * ld + dst_col + j] += a[r * ls + src_col + j];
+  EXPECT_EQ(read(dst), want) << "accumulate";
+}
+
 TEST_P(OpsTest, SumAndSumSquares) {
   for (int64_t n : {int64_t{1}, int64_t{1001}, int64_t{100003}}) {
     const VecF x = uniform(n, -1, 1.5);

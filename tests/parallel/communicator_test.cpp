@@ -47,6 +47,44 @@ TEST(MpiCommunicator, RingExchangesDeliverEveryBlockExactly) {
   EXPECT_EQ(f[n % 2].f32()[7], static_cast<float>(block_value(r, 7))) << "the f32 block is home after the ring";
 }
 
+// all_to_all: block i of every rank's send lands in block (sender) of rank i's receive, in f32, i32 and bf16, odd
+// block sizes, on the world and on a split (Ulysses' groups are splits).
+TEST(MpiCommunicator, AllToAllDeliversEveryBlock) {
+  std::unique_ptr<Communicator> world = mpi_world();
+  std::unique_ptr<Communicator> halves = world->split(world->rank() % 2, world->rank());
+  Backend& be = cpu_backend();
+  for (Communicator* comm : {world.get(), halves.get()}) {
+    const int n = comm->size(), r = comm->rank();
+    const int64_t block = 37;
+    // value(from, to, i): distinct per sender, receiver and element; exact in f32 and (below 256) in bf16
+    auto value = [](int from, int to, int64_t i) { return static_cast<int32_t>(1000 * from + 100 * to + i); };
+    Tensor f = be.alloc({n, block}), fr = be.alloc({n, block});
+    Tensor k = be.alloc({n, block}, DType::i32), kr = be.alloc({n, block}, DType::i32);
+    Tensor b = be.alloc({n, 2}, DType::bf16), br = be.alloc({n, 2}, DType::bf16);
+    auto* bits = static_cast<uint16_t*>(b.raw());
+    for (int to = 0; to < n; ++to) {
+      for (int64_t i = 0; i < block; ++i) {
+        f.f32()[to * block + i] = static_cast<float>(value(r, to, i));
+        k.i32()[to * block + i] = -value(r, to, i);
+      }
+      bits[2 * to] = static_cast<uint16_t>(r);
+      bits[2 * to + 1] = static_cast<uint16_t>(to);
+    }
+    comm->all_to_all(f, fr);
+    comm->all_to_all(k, kr);
+    comm->all_to_all(b, br);
+    const auto* got_bits = static_cast<const uint16_t*>(br.raw());
+    for (int from = 0; from < n; ++from) {
+      for (int64_t i = 0; i < block; ++i) {
+        ASSERT_EQ(fr.f32()[from * block + i], static_cast<float>(value(from, r, i))) << "from " << from;
+        ASSERT_EQ(kr.i32()[from * block + i], -value(from, r, i)) << "from " << from;
+      }
+      EXPECT_EQ(got_bits[2 * from], from);
+      EXPECT_EQ(got_bits[2 * from + 1], r);
+    }
+  }
+}
+
 // The collectives the trainer uses beside the exchanges, on the same communicator.
 TEST(MpiCommunicator, AllReduceBroadcastAndSplit) {
   std::unique_ptr<Communicator> world = mpi_world();

@@ -1,4 +1,4 @@
-// The whole model on a dp x cp mesh: loss and gradients equal the one-rank run on the same global batch.
+// The whole model on a dp x cp x ulysses mesh: loss and gradients equal the one-rank run on the same global batch.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -11,6 +11,7 @@
 #include "parallel/mesh.h"
 #include "parallel/ring_attention.h"
 #include "parallel/sharding.h"
+#include "parallel/ulysses_attention.h"
 #include "trainer/model.h"
 
 namespace rt {
@@ -54,8 +55,18 @@ void expect_same_gradients(LlamaModel& model, LlamaModel& one) {
   EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 gradient difference";
 }
 
-void check_layout(int cp, int dp, Sharding sharding) {
-  SCOPED_TRACE("cp " + std::to_string(cp) + " dp " + std::to_string(dp));
+std::unique_ptr<SequenceAttention> mesh_attention(Backend& be, Mesh& mesh, int64_t seq_len, Sharding sharding) {
+  return layout_attention_make(*mesh.cp_group, *mesh.ulysses_group, be, seq_len, sharding);
+}
+
+// The ring inside `attention` (mesh_attention's), or nullptr.
+RingAttention* ring_of(SequenceAttention& attention) {
+  if (auto* u = dynamic_cast<UlyssesAttention*>(&attention)) return dynamic_cast<RingAttention*>(&u->inner());
+  return dynamic_cast<RingAttention*>(&attention);
+}
+
+void check_layout(int cp, int dp, Sharding sharding, int ulysses = 1) {
+  SCOPED_TRACE("cp " + std::to_string(cp) + " dp " + std::to_string(dp) + " ulysses " + std::to_string(ulysses));
   Backend& be = cpu_backend();
   uint64_t seed = std::random_device{}();
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
@@ -81,11 +92,12 @@ void check_layout(int cp, int dp, Sharding sharding) {
   const double loss1 = be.sum(losses1) * scale;
 
   // The mesh: this rank's sequences (dp slice) and tokens (cp shard) of the same batch.
-  Mesh mesh = mesh_make(mpi_world(), cp, dp);
-  RingAttention ring(*mesh.cp_group, be, kSeq, sharding);
-  LlamaModel model(mc, be, ring);
+  Mesh mesh = mesh_make(mpi_world(), cp, dp, ulysses);
+  std::unique_ptr<SequenceAttention> attention = mesh_attention(be, mesh, kSeq, sharding);
+  LlamaModel model(mc, be, *attention);
   model.init_weights(seed);
-  const std::vector<Chunk> shard = shard_chunks(kSeq, cp, mesh.cp_rank, sharding);
+  const std::vector<Chunk> shard = mesh_chunks(mesh, kSeq, sharding);
+  const int64_t T = kSeq / (cp * ulysses);
   const int64_t my_batch = kBatch / dp, first = mesh.dp_rank * my_batch;
   std::vector<int32_t> t, l, p;
   for (int64_t b = first; b < first + my_batch; ++b)
@@ -95,8 +107,8 @@ void check_layout(int cp, int dp, Sharding sharding) {
         l.push_back(labels[b * kSeq + i]);
         p.push_back(pos[b * kSeq + i]);
       }
-  Tensor losses = be.alloc({my_batch * kSeq / cp});
-  model.forward_backward(make_batch(be, t, l, p, my_batch, kSeq / cp), scale, losses);
+  Tensor losses = be.alloc({my_batch * T});
+  model.forward_backward(make_batch(be, t, l, p, my_batch, T), scale, losses);
   double loss = be.sum(losses) * scale;
   mesh.world->all_reduce_sum(&loss, 1);
   mesh.world->all_reduce_sum(model.params().grads());
@@ -108,21 +120,25 @@ void check_layout(int cp, int dp, Sharding sharding) {
 TEST(ModelParallel, EveryMeshOfThisWorldMatchesOneRank) {
   int world = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  for (int cp = 1; cp <= world; ++cp) {
-    if (world % cp != 0 || kSeq % (2 * cp) != 0 || kBatch % (world / cp) != 0) continue;
-    check_layout(cp, world / cp, Sharding::zigzag);
-    if (cp > 1) check_layout(cp, world / cp, Sharding::contiguous);
-  }
+  const ModelConfig mc = tiny_model();
+  for (int ulysses = 1; ulysses <= world; ++ulysses)
+    for (int cp = 1; cp * ulysses <= world; ++cp) {
+      const int dp = world / (cp * ulysses);
+      if (world % (cp * ulysses) != 0 || kSeq % (2 * cp * ulysses) != 0 || kBatch % dp != 0) continue;
+      if (!ulysses_heads_problem(mc.num_attention_heads, mc.num_key_value_heads, ulysses).empty()) continue;
+      check_layout(cp, dp, Sharding::zigzag, ulysses);
+      if (cp > 1) check_layout(cp, dp, Sharding::contiguous, ulysses);
+    }
 }
 
 // Packed documents (data.document_mask): two sequences of 90 tokens holding documents of 13, 1, 40, 19, 17 and of
-// 45, 45 tokens, on a mesh of every cp dividing this world (zigzag, 90 padded to a multiple of 2 cp, through
-// rank_shard as the trainer shards them): loss and gradients equal those of each document run alone on one rank, to
+// 45, 45 tokens, on a mesh of every cp x ulysses dividing this world (zigzag, 90 padded to a multiple of
+// 2 cp ulysses, through rank_shard as the trainer shards them): loss and gradients equal those of each document run alone on one rank, to
 // fp32 precision; with RoPE positions restarted per document (data.reset_positions) and with global positions (the
 // lone documents then get the same positions).
-void check_packed_documents(int cp, int dp, bool reset_positions) {
-  SCOPED_TRACE("cp " + std::to_string(cp) + " dp " + std::to_string(dp) + " reset_positions " +
-               std::to_string(reset_positions));
+void check_packed_documents(int cp, int dp, bool reset_positions, int ulysses = 1) {
+  SCOPED_TRACE("cp " + std::to_string(cp) + " dp " + std::to_string(dp) + " ulysses " + std::to_string(ulysses) +
+               " reset_positions " + std::to_string(reset_positions));
   constexpr int64_t kPacked = 90, kSequences = 2;
   const std::vector<std::vector<int64_t>> documents = {{13, 1, 40, 19, 17}, {45, 45}};
   Backend& be = cpu_backend();
@@ -167,11 +183,10 @@ void check_packed_documents(int cp, int dp, bool reset_positions) {
     }
 
   // Packed, on the mesh: this rank's sequences (dp slice) and tokens (cp shard) of the same batch.
-  Mesh mesh = mesh_make(mpi_world(), cp, dp);
-  const int64_t padded = sharded_length(kPacked, cp, Sharding::zigzag);
-  RingAttention ring(*mesh.cp_group, be, padded, Sharding::zigzag);
-  auto local_packed = local_attention_make(be);
-  LlamaModel model(mc, be, cp > 1 ? static_cast<SequenceAttention&>(ring) : *local_packed);
+  Mesh mesh = mesh_make(mpi_world(), cp, dp, ulysses);
+  const int64_t padded = sharded_length(kPacked, cp, Sharding::zigzag, ulysses);
+  std::unique_ptr<SequenceAttention> attention = mesh_attention(be, mesh, padded, Sharding::zigzag);
+  LlamaModel model(mc, be, *attention);
   model.init_weights(seed);
   const int64_t my_batch = kSequences / dp, first = mesh.dp_rank * my_batch;
   LocalBatch mine;
@@ -183,7 +198,7 @@ void check_packed_documents(int cp, int dp, bool reset_positions) {
   };
   mine.tokens = slice(full.tokens), mine.labels = slice(full.labels), mine.pos = slice(full.pos);
   mine.doc_start = slice(full.doc_start), mine.long_range = slice(full.long_range);
-  const LocalBatch shard = rank_shard(mine, shard_chunks(padded, cp, mesh.cp_rank, Sharding::zigzag));
+  const LocalBatch shard = rank_shard(mine, mesh_chunks(mesh, padded, Sharding::zigzag));
   Batch batch = make_batch(be, shard.tokens, shard.labels, shard.pos, my_batch, shard.seq);
   batch.doc_start = be.alloc({my_batch * shard.seq}, DType::i32);
   be.upload(shard.doc_start.data(), batch.doc_start);
@@ -192,7 +207,8 @@ void check_packed_documents(int cp, int dp, bool reset_positions) {
   double loss = be.sum(losses) * scale;
   mesh.world->all_reduce_sum(&loss, 1);
   mesh.world->all_reduce_sum(model.params().grads());
-  double skipped = static_cast<double>(ring.stats().block_pairs_skipped);  // over the ranks
+  RingAttention* ring = ring_of(*attention);
+  double skipped = ring ? static_cast<double>(ring->stats().block_pairs_skipped) : 0;  // over the ranks
   mesh.world->all_reduce_sum(&skipped, 1);
   if (cp > 1) {
     EXPECT_GT(skipped, 0) << "no ring block was skipped for lying in other documents";
@@ -205,11 +221,12 @@ void check_packed_documents(int cp, int dp, bool reset_positions) {
 TEST(ModelParallel, PackedDocumentsEqualTheDocumentsOneByOne) {
   int world = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  for (int cp = 1; cp <= world; ++cp) {
-    if (world % cp != 0 || 2 % (world / cp) != 0) continue;
-    check_packed_documents(cp, world / cp, true);
-    check_packed_documents(cp, world / cp, false);
-  }
+  for (int ulysses : {1, 2, 4})
+    for (int cp = 1; cp * ulysses <= world; ++cp) {
+      if (world % (cp * ulysses) != 0 || 2 % (world / (cp * ulysses)) != 0) continue;
+      check_packed_documents(cp, world / (cp * ulysses), true, ulysses);
+      check_packed_documents(cp, world / (cp * ulysses), false, ulysses);
+    }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "parallel/communicator.h"
 #include "parallel/ring_attention.h"
+#include "parallel/ulysses_attention.h"
 #include "parallel/sharding.h"
 
 namespace rt {
@@ -72,6 +73,14 @@ TEST(Nccl, CollectivesAndRingExchangeAreExact) {
   CommHandle h = world->sendrecv_async(send, (r + 1) % n, recv, (r - 1 + n) % n);
   world->wait(h);
   for (float x : read(gpu, recv)) EXPECT_EQ(x, static_cast<float>((r - 1 + n) % n));
+  // all_to_all: block i of rank r's send (value 100 r + i) lands in block r of rank i's receive
+  Tensor a2a = gpu.alloc({n, 3}), a2a_recv = gpu.alloc({n, 3});
+  std::vector<float> blocks(static_cast<size_t>(3 * n));
+  for (int i = 0; i < 3 * n; ++i) blocks[i] = static_cast<float>(100 * r + i / 3);
+  gpu.upload(blocks.data(), a2a);
+  world->all_to_all(a2a, a2a_recv);
+  const std::vector<float> got = read(gpu, a2a_recv);
+  for (int i = 0; i < 3 * n; ++i) EXPECT_EQ(got[i], static_cast<float>(100 * (i / 3) + r)) << i;
   // host values still go over MPI; split gives a working sub-communicator
   double v[2] = {1.0, static_cast<double>(r)};
   world->all_reduce_sum(v, 2);
@@ -89,19 +98,21 @@ struct Problem {
   Precision precision = Precision::fp32;  // bf16: the K/V blocks travel in bf16 (ncclBfloat16)
 };
 
-// err(ring on GPUs) <= 2 err(flash on one GPU) + 1e-6 for o, lse, dq, dk, dv over this rank's rows, both against the
-// CPU fp32 flash kernels (whose error, ~1e-7, is far below bf16's ~1e-3).
-void check_ring(const Problem& pb) {
+// err(layout on GPUs) <= 2 err(flash on one GPU) + 1e-6 for o, lse, dq, dk, dv over this rank's rows, both against the
+// CPU fp32 flash kernels (whose error, ~1e-7, is far below bf16's ~1e-3). The layout: the ring over the world
+// (ulysses 1), or Ulysses groups of `ulysses` ranks around a ring of the rest (local kernels when that is 1).
+void check_layout(const Problem& pb, int ulysses) {
   std::unique_ptr<Communicator> world = nccl_world(60);
   Backend& gpu = backend_for(Device::cuda);
   const AttentionOps& cuda_ops = attention_ops_for(Device::cuda);
-  const int cp = world->size(), r = world->rank();
+  const int n = world->size(), r = world->rank(), cp = n / ulysses, u = r % ulysses, cp_rank = r / ulysses;
   uint64_t seed = std::random_device{}();
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  SCOPED_TRACE("seed " + std::to_string(seed) + " S " + std::to_string(pb.S) + " cp " + std::to_string(cp));
+  SCOPED_TRACE("seed " + std::to_string(seed) + " S " + std::to_string(pb.S) + " cp " + std::to_string(cp) +
+               " ulysses " + std::to_string(ulysses));
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
-  const int64_t S = pb.S, Hq = pb.Hq, Hk = pb.Hk, D = pb.D, T = S / cp;
+  const int64_t S = pb.S, Hq = pb.Hq, Hk = pb.Hk, D = pb.D, T = S / n;
   auto randn = [&](int64_t n) {
     std::vector<float> x(static_cast<size_t>(n));
     for (float& e : x) e = nd(rng);
@@ -136,9 +147,9 @@ void check_ring(const Problem& pb) {
                     gdv.f32());
   const Out one{read(gpu, go), read(gpu, gl), read(gpu, gdq), read(gpu, gdk), read(gpu, gdv)};
 
-  // The ring over this rank's shard.
+  // The layout over this rank's shard.
   std::vector<int64_t> rows;
-  for (const Chunk& c : shard_chunks(S, cp, r, pb.sharding))
+  for (const Chunk& c : shard_chunks(S, cp, cp_rank, pb.sharding, ulysses, u))
     for (int64_t i = 0; i < c.length; ++i) rows.push_back(c.start + i);
   auto local = [&](const std::vector<float>& x, int64_t width, std::vector<int64_t> shape) {
     std::vector<float> y;
@@ -149,9 +160,11 @@ void check_ring(const Problem& pb) {
          ldo = local(dout, Hq * D, {T, Hq, D});
   Tensor o = gpu.alloc({T, Hq, D}), lse = gpu.alloc({Hq, T}), dq = gpu.alloc({T, Hq, D}), dk = gpu.alloc({T, Hk, D}),
          dv = gpu.alloc({T, Hk, D});
-  RingAttention ring(*world, gpu, S, pb.sharding, pb.causal, pb.precision);
-  ring.forward(lq, lk, lv, Tensor{}, o, lse);
-  ring.backward(lq, lk, lv, Tensor{}, o, lse, ldo, dq, dk, dv);
+  std::unique_ptr<Communicator> ring_group = world->split(u, cp_rank), ulysses_group = world->split(cp_rank, u);
+  std::unique_ptr<SequenceAttention> attention =
+      layout_attention_make(*ring_group, *ulysses_group, gpu, S, pb.sharding, pb.causal, pb.precision);
+  attention->forward(lq, lk, lv, Tensor{}, o, lse);
+  attention->backward(lq, lk, lv, Tensor{}, o, lse, ldo, dq, dk, dv);
 
   // Relative L2 error over this rank's rows; `at(i, c)` reads row rows[i], column c of the candidate.
   auto error = [&](const std::vector<float>& yard, int64_t w, auto at) {
@@ -189,6 +202,27 @@ void check_ring(const Problem& pb) {
     const double e_one = error(c.yard, c.w, [&](size_t i, int64_t col) { return c.one[rows[i] * c.w + col]; });
     EXPECT_LE(e_ring, 2 * e_one + 1e-6) << c.name << " on rank " << r << ": ring " << e_ring << " one GPU " << e_one;
   }
+}
+
+void check_ring(const Problem& pb) { check_layout(pb, 1); }
+
+// Ulysses over the world's GPUs (the heads' all-to-alls over NCCL, the local kernels on the gathered rows): MHA splits
+// the K/V heads, MQA repeats its head on every GPU (dK/dV of the copies summed). One GPU: nothing to split, skipped.
+void check_ulysses(const Problem& pb) {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  if (n == 1) GTEST_SKIP() << "one rank: no Ulysses group";
+  const std::string why = ulysses_heads_problem(pb.Hq, pb.Hk, n);
+  if (!why.empty()) GTEST_SKIP() << why;
+  check_layout(pb, n);
+}
+TEST(NcclUlysses, CausalZigzagMultiHead) {
+  RT_SKIP_UNLESS_NCCL();
+  check_ulysses({48 * 3, 4, 4, 64, true, Sharding::zigzag});
+}
+TEST(NcclUlysses, CausalZigzagMultiQuery) {
+  RT_SKIP_UNLESS_NCCL();
+  check_ulysses({48 * 3, 4, 1, 64, true, Sharding::zigzag});
 }
 
 TEST(NcclRing, CausalZigzag) {

@@ -45,6 +45,21 @@ TEST(Topology, RingLargerThanANodeSpansWithoutWarning) {
             "topology | 1 node: a (rank 0) | no cp rings (parallel.cp = 1)");
 }
 
+// 2-D (ulysses 2, cp 2) on two nodes of 2: the Ulysses groups inside the nodes, the rings across them, as intended:
+// no warning. Dealt round-robin, the groups cross the network: warned, with the fix.
+TEST(Topology, UlyssesGroupsInsideNodesRingsAcross) {
+  const Topology t = topology_make(hosts({"a", "a", "b", "b"}), 2, 1, 2);
+  EXPECT_EQ(topology_describe(t),
+            "topology | 2 nodes: a (ranks 0-1), b (ranks 2-3) | Ulysses groups: ranks 0-1 on a, ranks 2-3 on b | "
+            "cp rings: ranks 0, 2 across a and b, ranks 1, 3 across a and b");
+  EXPECT_EQ(topology_warning(t), "");
+  const std::string w = topology_warning(topology_make(hosts({"a", "b", "a", "b"}), 2, 1, 2));
+  EXPECT_NE(w.find("Ulysses group 0 (ranks 0-1) spans a and b"), std::string::npos) << w;
+  EXPECT_NE(w.find("--map-by ppr:2:node"), std::string::npos) << w;
+  EXPECT_EQ(topology_describe(topology_make(hosts({"a", "a"}), 1, 1, 2)),
+            "topology | 1 node: a (ranks 0-1) | Ulysses groups: ranks 0-1 on a | no cp rings (parallel.cp = 1)");
+}
+
 // Many rings: the line names four and counts the rest.
 TEST(Topology, ManyRingsAreSummarised) {
   std::vector<std::string> h;

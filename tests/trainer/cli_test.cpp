@@ -113,6 +113,24 @@ TEST(Cli, RankCountMismatchUnderMpirun) {
   EXPECT_NE(o.output.find("parallel.cp * parallel.dp = 1 * 1 = 1 but the job has 2 ranks"), std::string::npos) << o.output;
 }
 
+// Ulysses layouts the heads or the job cannot hold: one sentence naming the keys and what is valid, exit 2, before any
+// step (on one rank, and under a real mpirun).
+TEST(Cli, UlyssesLayoutMistakesSayWhatIsValid) {
+  const std::string tiny = "train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml ";
+  expect_user_error(run(tiny + "--set parallel.ulysses=3"),
+                    {"parallel.ulysses = 3 does not divide model.num_attention_heads = 4", "divisor of the query heads"});
+  expect_user_error(run(tiny + "--set model.hidden_size=96 --set model.num_attention_heads=6 "
+                               "--set model.num_key_value_heads=2 --set parallel.ulysses=3"),
+                    {"parallel.ulysses = 3 and model.num_key_value_heads = 2", "divide the K/V heads"});
+  expect_user_error(run(tiny + "--set parallel.ulysses=0"), {"parallel.ulysses is 0", "at least 1"});
+  Outcome o = mpirun(2, tiny + "--set parallel.cp=2 --set parallel.ulysses=2 --set log.dir=" +
+                            (temp_dir() / "u_mismatch").string());
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("parallel.cp * parallel.dp * parallel.ulysses = 2 * 1 * 2 = 4 but the job has 2 ranks"),
+            std::string::npos)
+      << o.output;
+}
+
 // step -> loss of a run directory's metrics.jsonl.
 std::map<int64_t, double> losses_of(const fs::path& dir) {
   std::map<int64_t, double> out;
@@ -194,6 +212,10 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
                               (temp_dir() / "e2.json").string());
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_NEAR(loss_in(temp_dir() / "e2.json"), loss_in(temp_dir() / "e1.json"), 1e-5);
+  Outcome ulysses = mpirun(2, "eval --checkpoint " + ckpt + " --sequences 6 --set parallel.ulysses=2 --out " +
+                                  (temp_dir() / "eu.json").string());
+  ASSERT_EQ(ulysses.code, 0) << ulysses.output;
+  EXPECT_NEAR(loss_in(temp_dir() / "eu.json"), loss_in(temp_dir() / "e1.json"), 1e-5) << "eval through Ulysses";
   std::ifstream png(temp_dir() / "e1.png", std::ios::binary);
   char magic[8] = {};
   png.read(magic, 8);
@@ -222,6 +244,8 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
   expect_user_error(run(sample + "--prompt-file " + empty.string()), {"--prompt-file", "is empty"});
   expect_user_error(run(sample + "--prompt-ids 1,2 --context 10"), {"asks for 14", "context of 10 tokens"});
   expect_user_error(run(sample + "--prompt-ids 1,x"), {"'x' is not a token id"});
+  expect_user_error(run(sample + "--prompt-ids 1,2 --set parallel.ulysses=2"),
+                    {"not over Ulysses groups", "parallel.ulysses=1"});
 }
 
 // The copy task's prompt "> span |" as --prompt-ids (33 tokens), for a model trained on configs/tiny.yaml.

@@ -38,6 +38,9 @@ class NaiveBf16Backend final : public Backend {
   void add(const Tensor& a, const Tensor& b, Tensor& o) override { be_.add(a, b, o); }
   void axpy(float a, const Tensor& x, Tensor& y) override { be_.axpy(a, x, y); }
   void scale(Tensor& x, float s) override { be_.scale(x, s); }
+  void copy_columns(const Tensor& s, int64_t sc, Tensor& d, int64_t dc, int64_t r, int64_t w, bool a) override {
+    be_.copy_columns(s, sc, d, dc, r, w, a);
+  }
   void rmsnorm_forward(const Tensor& x, const Tensor& w, float e, Tensor& y, Tensor& r) override {
     be_.rmsnorm_forward(x, w, e, y, r);
   }
