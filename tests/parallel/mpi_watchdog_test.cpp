@@ -68,7 +68,7 @@ TEST(MpiWatchdog, RanksInDifferentOperationsAreListed) {
   EXPECT_TRUE(
       contains(e.outcome.output, {"every rank answers and waits in communication, so the ranks are in different "
                                   "operations",
-                                  "waits in barrier over ranks 0-2"}))
+                                  "in barrier over ranks 0-2"}))  // rank 2's: whichever rank's deadline fires first
       << e.outcome.output;
 }
 
