@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up, build, and run the default training job: configs/default.yaml on 2 MPI ranks sharing each sequence
-# by ring attention (parallel.cp = 2). launch/run.sh launches it (rank count cp x dp, rings kept inside nodes).
+# by ring attention (parallel.cp = 2). launch/run.sh launches it (rank count cp x dp x ulysses, rings or Ulysses
+# groups kept inside nodes).
 # Launcher options come first (see launch/run.sh), then ringtrain's, which pass through and win:
 #   ./launch/train.sh --set train.steps=50
 #   ./launch/train.sh --set parallel.cp=4            (launches 4 ranks)

@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "attention/sequence_attention.h"
 #include "parallel/communicator.h"
@@ -55,7 +57,8 @@ class UlyssesAttention final : public SequenceAttention {
   void exchange(const Tensor& send, Tensor& recv);
   // x (T,H,D) -> out (U*T, n, D): rank u receives heads [first(u), first(u) + n) of every rank's tokens.
   void gather_heads(const Tensor& x, int64_t n, bool kv, Slot out_slot, Tensor& out);
-  // y (U*T, n, D) -> x (T,H,D): rank u's heads come back to their tokens' ranks; add: sum into x (zeroed first).
+  // y (U*T, n, D) -> x (T,H,D): rank u's heads come back to their tokens' ranks; repeated K/V heads (kv, copies > 1)
+  // are summed into x, zeroed first.
   void scatter_heads(const Tensor& y, bool kv, Tensor& x);
   Tensor gather_doc_start(const Tensor& doc_start);
   void lse_to_heads(const Tensor& lse_tokens, Tensor& lse_heads);   // (Hq, T) -> (q, U*T)
