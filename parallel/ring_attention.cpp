@@ -119,7 +119,10 @@ void RingAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, c
   const std::vector<int64_t> doc_first = doc_first_of(doc_start);
   for (int s = 0; s < size_; ++s) {
     CommHandle exchange;
-    if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+    if (s + 1 < size_) {
+      exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+      stats_.bytes_sent += static_cast<int64_t>(held.bytes());
+    }
     Timer compute;
     const float* kp = kv_block_f32(held);
     const float* vp = kp + kv_elems;
@@ -179,7 +182,10 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
   CommHandle grad_exchange;
   for (int s = 0; s < size_; ++s) {
     CommHandle exchange;
-    if (s + 1 < size_) exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+    if (s + 1 < size_) {
+      exchange = comm_.sendrecv_async(held, (rank_ + 1) % size_, next, (rank_ - 1 + size_) % size_);
+      stats_.bytes_sent += static_cast<int64_t>(held.bytes());
+    }
     Tensor& g = grad[s % 2];
     Timer compute;
     backend_.fill(g, 0.f);
@@ -201,6 +207,7 @@ void RingAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v, 
       backend_.axpy(1.f, arrived[(s - 1) % 2], g);
     }
     grad_exchange = comm_.sendrecv_async(g, (rank_ + 1) % size_, arrived[s % 2], (rank_ - 1 + size_) % size_);
+    stats_.bytes_sent += static_cast<int64_t>(g.bytes());
     if (exchange.pending()) {
       Timer waiting;
       comm_.wait(exchange);

@@ -33,10 +33,12 @@ class RingAttention final : public SequenceAttention {
   // Seconds spent computing (kernels and merges); blocked in the waits of exchanges that were posted before some
   // compute (each should be ~0: the exchange ran during that compute); and blocked in the one wait that cannot
   // overlap anything, the final delivery of this rank's dK/dV (it includes the other ranks' lag), since construction.
-  // Forward block products: those the causal mask leaves, and how many of them document masking skipped.
+  // Forward block products: those the causal mask leaves, and how many of them document masking skipped. Bytes this
+  // rank sent to its ring neighbour: K/V blocks (forward and backward) and travelling dK/dV.
   struct Stats {
     double compute_s = 0, wait_s = 0, delivery_wait_s = 0;
     int64_t block_pairs = 0, block_pairs_skipped = 0;
+    int64_t bytes_sent = 0;
   };
   const Stats& stats() const { return stats_; }
   void stats_reset() { stats_ = {}; }

@@ -139,6 +139,11 @@ void check_layout(const Problem& pb, int ulysses) {
       layout_attention_make(*ring_group, *ulysses_group, be, S, pb.sharding, pb.causal, pb.precision);
   attention->forward(ql, kl, vl, Tensor{}, o, lse);
   attention->backward(ql, kl, vl, Tensor{}, o, lse, dol, dq, dk, dv);
+  if (auto* ring = dynamic_cast<RingAttention*>(attention.get())) {
+    // Sent to the neighbour: K|V blocks at cp - 1 steps of the forward and of the backward, dK|dV (fp32) at every step.
+    const int64_t kv = 2 * T * Hk * D * (bf16 ? 2 : 4), grads = 2 * T * Hk * D * 4;
+    EXPECT_EQ(ring->stats().bytes_sent, 2 * (cp - 1) * kv + cp * grads);
+  }
 
   auto vec = [](const Tensor& t) { return std::vector<float>(t.f32(), t.f32() + t.numel()); };
   // lse is (H, T): compare per head row by transposing into (T, H).
