@@ -24,8 +24,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr double kDeadline = 4;  // parallel.comm_timeout_s of the failing jobs
 // From the fault to the end of the job: the deadline, up to a step's work before the ranks block, the watchdog's
-// probe (1 s) and grace (1 s, or 5 s when a peer on another node is silent), mpirun's teardown.
-constexpr double kEndWithin = kDeadline + 10;
+// probe (1 s) and grace (1 s, or 5 s when a peer on another node is silent), mpirun's teardown (a stopped rank is
+// continued by it and may first report its own wait: 14.1 s seen once in a fresh-clone run on 2 cores).
+constexpr double kEndWithin = kDeadline + 12;
 
 // ~30 ms steps of configs/tiny.yaml on 4 ranks; a checkpoint every 50 steps.
 const std::string kJob = "--set train.steps=300 train.threads=1 checkpoint.every=50 parallel.comm_timeout_s=4";
