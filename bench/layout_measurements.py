@@ -11,9 +11,9 @@ gradients) and the bytes that crossed node 0's link per step (the kernel's count
     bench/layout_measurements.py [--seqs 16384,32768] [--long 65536] [--layers 1] [--repeats 1]
                                  (root; RINGTRAIN_NO_BUILD=1 uses build/ as it is)
 
---long runs its lengths across the nodes on the 1 Gbit/s link only (a 64k step takes about 40 s on 2 cores). Before any time is
-printed, every layout's losses (steps 1-3) are checked against the ring's at the same length; the script exits 1 when
-one differs by more than reduction-order precision.
+--long runs its lengths across the nodes on the 1 Gbit/s link only (a 64k step takes about 40 s on 2 cores).
+Before any time is printed, every layout's losses (steps 1-3) are checked against the ring's at the same length; the
+script exits 1 when one differs by more than reduction-order precision.
 """
 import argparse
 import json
