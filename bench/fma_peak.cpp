@@ -100,18 +100,6 @@ __attribute__((noinline)) float amx_loop(long iters, float seed) {
 constexpr double kAmxFlops = 4.0 * 2 * 16 * 16 * 32;
 #endif
 
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, name = "unknown", family, model;
-  while (std::getline(in, line)) {
-    auto value = [&] { return line.substr(line.find(':') + 2); };
-    if (line.rfind("model name", 0) == 0 && name == "unknown") name = value();
-    if (line.rfind("cpu family", 0) == 0 && family.empty()) family = value();
-    if (line.rfind("model\t", 0) == 0 && model.empty()) model = value();
-  }
-  return name + " (family " + family + " model " + model + ")";
-}
-
 // GFLOP/s of `loop` (flops per round) run by every thread at once after a warm-up; -1 if its result is NaN.
 double measure_once(int threads, long iters, double flops_per_round, const std::function<float(long, float)>& loop) {
   std::vector<double> seconds(static_cast<size_t>(threads));
@@ -154,7 +142,7 @@ int main(int argc, char** argv) {
     const double g = measure(threads, 20'000'000, kFmaFlops, fma_loop);
     if (g < 0) return 1;
     std::printf("fma_peak threads=%d gflops=%.1f per_thread=%.1f cpu=%s\n", threads, g, g / threads,
-                cpu_name().c_str());
+                rt::cpu_model_name().c_str());
     return 0;
   }
   [[maybe_unused]] const rt::CpuFeatures& f = rt::cpu_features();
@@ -177,7 +165,7 @@ int main(int argc, char** argv) {
   }
 #endif
   std::printf("bf16_peak threads=%d dpbf16ps_gflops=%s amx_gflops=%s cpu=%s%s\n", threads, dp.c_str(), amx.c_str(),
-              cpu_name().c_str(),
+              rt::cpu_model_name().c_str(),
               rt::cpu_bf16_description().empty() ? " (no bf16 instructions on this CPU, or not in this build)" : "");
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_count.h"
+
 namespace rt {
 
 enum class DType { f32, i32, bf16 };  // bf16: 16-bit brain float (transport and storage only)
@@ -20,11 +22,13 @@ struct Storage {
   size_t bytes = 0;
   Device device = Device::cpu;
   void (*release)(void*) = nullptr;
+  int64_t counted = 0;  // bytes recorded in memory_count (core/memory_count.h), given back with the storage
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() {
     if (release && data) release(data);
+    if (counted) memory_count_add(-counted);
   }
 };
 

@@ -1,6 +1,7 @@
 // The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain
 // config` (the same options: the resolved config, or --get KEY values), `ringtrain eval --checkpoint PATH`,
-// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain plot RUN_DIR`, `ringtrain inspect PATH`.
+// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain plan --cluster C.yaml`, `ringtrain plot RUN_DIR`,
+// `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -15,10 +16,12 @@
 #include "checkpoints/checkpoint.h"
 #include "data/tokenizer.h"
 #include "core/check.h"
+#include "trainer/calibrate.h"
 #include "trainer/config.h"
 #include "trainer/eval.h"
 #include "trainer/retrieval_eval.h"
 #include "trainer/metrics.h"
+#include "trainer/plan.h"
 #include "trainer/sample.h"
 #include "trainer/run_config.h"
 #include "trainer/stages.h"
@@ -134,6 +137,44 @@ int run(int argc, char** argv) {
                                                           "train.seq_len)");
   sample->add_flag("--ids", sample_options.ids, "Print token ids instead of the bytes they stand for");
 
+  // plan: the planner's prediction for the config's layout on a cluster file, or a search over layouts.
+  CLI::App* plan = app.add_subcommand("plan", "Predict per-rank memory and step time of the config's layout on a "
+                                              "cluster (configs/clusters/*.yaml), or with --search list the layouts "
+                                              "that fit, fastest first");
+  rt::PlanOptions plan_options;
+  plan->add_option("--config", config_path, "YAML config file (defaults where it is silent)")->check(CLI::ExistingFile);
+  plan->add_option("--set", overrides, "Override one key (section.key=value, repeatable)")->take_all();
+  plan->add_option("--cluster", plan_options.cluster, "The cluster file, e.g. configs/clusters/h100_ib.yaml")
+      ->required();
+  plan->add_flag("--json", plan_options.json, "Print one JSON object (with --search, an array of them)");
+  plan->add_flag("--search", plan_options.search, "Every layout of --seq-len on --devices ranks, fastest first");
+  plan->add_option("--seq-len", plan_options.seq_len, "--search: the sequence length (default train.seq_len)");
+  plan->add_option("--devices", plan_options.devices, "--search: ranks in all (default cp * dp * ulysses)");
+  plan->add_flag("--validate", plan_options.validate, "Run the layout (with --search: the --top fastest) a few steps "
+                                                      "and print predicted against measured step time and memory");
+  plan->add_option("--top", plan_options.top, "--search --validate: how many layouts to run (default 3)");
+  plan->add_option("--launch", plan_options.run.launch, "--validate: the launcher of the runs (default "
+                                                        "launch/run.sh; e.g. 'launch/run.sh --local-cluster')");
+  plan->add_option("--steps", plan_options.run.steps, "--validate: steps per run, the first untimed (default 4)");
+
+  // calibrate: measure this machine (and its links) into a cluster file.
+  CLI::App* calibrate = app.add_subcommand("calibrate", "Measure this machine's GEMM, attention and memory rates and "
+                                                        "its MPI links (launching mpirun itself, or under one), and "
+                                                        "write a cluster file for `ringtrain plan`");
+  rt::CalibrateOptions calibrate_options;
+  calibrate->add_option("--config", config_path, "YAML config whose model's shapes are measured (default: the "
+                                                 "default model)")->check(CLI::ExistingFile);
+  calibrate->add_option("--set", overrides, "Override one key (section.key=value, repeatable)")->take_all();
+  calibrate->add_option("--out", calibrate_options.out, "The cluster file to write (default "
+                                                        "configs/clusters/local.yaml)");
+  calibrate->add_option("--name", calibrate_options.name, "The cluster's name line");
+  calibrate->add_option("--hostfile", calibrate_options.hostfile, "Also measure across the hostfile's nodes (mpirun "
+                                                                  "--hostfile, 2 ranks per node)");
+  calibrate->add_option("--agent", calibrate_options.agent, "With --hostfile: the command mpirun starts its daemons "
+                                                            "with (plm_rsh_agent), as launch/run.sh --agent");
+  calibrate->add_option("--links-json", calibrate_options.links_json, "Internal: measure the links only, into this "
+                                                                      "JSON file")->group("");
+
   CLI::App* plot = app.add_subcommand("plot", "Draw a run's loss curves from its metrics.jsonl as a PNG");
   std::string plot_dir, plot_out;
   plot->add_option("RUN_DIR", plot_dir, "A run directory (a training run's log.dir)")->required();
@@ -153,6 +194,22 @@ int run(int argc, char** argv) {
     throw rt::UserError(std::string(e.what()) + " (see ringtrain --help)");
   }
 
+  if (*plan) {
+    std::optional<std::string> no_resume;
+    const rt::Config config = rt::run_config(config_path, overrides, no_resume, nullptr);
+    rt::config_validate(config);
+    plan_options.run.config_path = config_path;
+    plan_options.run.overrides = overrides;
+    rt::plan_run(config, plan_options, stdout);
+    return 0;
+  }
+  if (*calibrate) {
+    std::optional<std::string> no_resume;
+    const rt::Config config = rt::run_config(config_path, overrides, no_resume, nullptr);
+    rt::config_validate(config);
+    rt::calibrate_run(config, calibrate_options, stdout);
+    return 0;
+  }
   if (*plot) {
     const std::string out = plot_out.empty() ? plot_dir + "/curves.png" : plot_out;
     rt::metrics_plot(plot_dir, out);

@@ -13,6 +13,7 @@
 
 #include "attention/sequence_attention.h"
 #include "core/check.h"
+#include "core/memory_count.h"
 #include "core/timer.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -118,6 +119,41 @@ struct CommunicationTotals {
 
 }  // namespace
 
+namespace {
+
+// The largest per-rank peaks of the job: tensors (memory_count, during the training steps) and resident set.
+struct MemoryPeaks {
+  double tensors = 0, resident = 0;
+  int tensors_rank = 0;
+  // "memory | per rank peak: tensors 123456789 bytes (rank 1), resident 333333333 bytes (0.31 GiB, high-water)"
+  std::string describe() const {
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "memory | per rank peak: tensors %.0f bytes (rank %d), resident %.0f bytes (%.2f GiB, high-water)",
+                  tensors, tensors_rank, resident, resident / (1u << 30));
+    return text;
+  }
+};
+
+MemoryPeaks memory_peaks_over_ranks(Communicator& world, int64_t tensor_peak) {
+  const int n = world.size(), r = world.rank();
+  std::vector<double> all(2 * static_cast<size_t>(n), 0.0);  // every rank fills its own two slots
+  all[2 * r] = static_cast<double>(tensor_peak);
+  all[2 * r + 1] = static_cast<double>(memory_peak_bytes());
+  world.all_reduce_sum(all.data(), 2 * n);
+  MemoryPeaks p;
+  for (int i = 0; i < n; ++i) {
+    if (all[2 * i] > p.tensors) {
+      p.tensors = all[2 * i];
+      p.tensors_rank = i;
+    }
+    p.resident = std::max(p.resident, all[2 * i + 1]);
+  }
+  return p;
+}
+
+}  // namespace
+
 TrainResult train_run(const Config& config, const TrainOptions& options) {
   StopSignals stop_signals;  // first, before any OpenMP thread exists (see trainer/stop_signal.h)
   RunSetup setup = run_setup_make(config);
@@ -186,10 +222,12 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   result.first_step = first_step;
   std::vector<double> step_seconds;
   CommunicationTotals communication;  // of the training steps' forward/backward passes (not eval)
+  int64_t tensor_peak = 0;            // bytes the tensors and kernel buffers held at once during a step
   Timer total;
   const int64_t end = options.stop_step > 0 ? std::min(options.stop_step, tc.steps) : tc.steps;
   for (int64_t step = first_step; step < end; ++step) {
     comm_step_set(step + 1);
+    memory_count_reset_peak();  // the step's own high-water mark of tensors (not the checkpoints' or eval's)
     Timer timer;
     backend.fill(model.params().grads(), 0.f);
     std::vector<LocalBatch> parts;
@@ -238,6 +276,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     const double clip = tc.grad_clip > 0 && grad_norm > tc.grad_clip ? tc.grad_clip / (grad_norm + 1e-6) : 1.0;
     const double lr = lr_at(tc, step);
     optimizer.step(static_cast<float>(lr), static_cast<float>(clip));
+    tensor_peak = std::max(tensor_peak, memory_count().peak);
     if (config.parallel.check_every > 0 && (step + 1) % config.parallel.check_every == 0)
       parameters_check_agree(world, model.params(), step + 1);
     const double seconds = timer.seconds();
@@ -310,6 +349,10 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   if (log && world.size() > 1 && !step_seconds.empty())
     std::printf("%s\n", communication.describe(static_cast<int64_t>(step_seconds.size()),
                                               static_cast<int64_t>(model.params().grads().bytes())).c_str());
+  if (!step_seconds.empty()) {
+    const MemoryPeaks peaks = memory_peaks_over_ranks(world, tensor_peak);
+    if (log) std::printf("%s\n", peaks.describe().c_str());
+  }
   if (step_seconds.size() > 1) {
     std::vector<double> s(step_seconds.begin() + 1, step_seconds.end());
     std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());

@@ -7,11 +7,13 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "attention/attention_kernels.h"
 #include "attention/cpu/flash_options.h"
 #include "core/bf16.h"
 #include "core/check.h"
+#include "core/memory_count.h"
 #include "core/cpu/vec_math.h"
 
 namespace rt::flash {
@@ -62,6 +64,8 @@ class AlignedBuf {
       : p_(static_cast<float*>(
             std::aligned_alloc(64, static_cast<size_t>(round_up(std::max<int64_t>(n, 16) * 4, 64))))) {
     RT_CHECK(p_ != nullptr, "flash attention: out of memory for " + std::to_string(n) + " floats");
+    bytes_.bytes = round_up(std::max<int64_t>(n, 16) * 4, 64);
+    memory_count_add(bytes_.bytes);
   }
   float* get() const { return p_.get(); }
 
@@ -69,7 +73,23 @@ class AlignedBuf {
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };
+  struct Counted {  // gives the bytes back to memory_count with the buffer; moves leave 0 behind
+    int64_t bytes = 0;
+    Counted() = default;
+    Counted(Counted&& o) noexcept : bytes(std::exchange(o.bytes, 0)) {}
+    Counted& operator=(Counted&& o) noexcept {
+      if (this != &o) {
+        if (bytes) memory_count_add(-bytes);
+        bytes = std::exchange(o.bytes, 0);
+      }
+      return *this;
+    }
+    ~Counted() {
+      if (bytes) memory_count_add(-bytes);
+    }
+  };
   std::unique_ptr<float, Free> p_;
+  Counted bytes_;
 };
 
 // Grow-only scratch buffers kept across kernel calls, one per slot: the large per-call arrays (packed K/V,

@@ -29,6 +29,8 @@ class CpuBackend final : public Backend {
     s->bytes = bytes;
     s->device = Device::cpu;
     s->release = std::free;
+    s->counted = static_cast<int64_t>(padded ? padded : 64);
+    memory_count_add(s->counted);
     return Tensor(std::move(s), std::move(shape), dtype);
   }
 

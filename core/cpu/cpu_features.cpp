@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace rt {
 
@@ -36,6 +37,18 @@ std::string cpu_bf16_description() {
   if (f.amx_bf16 && f.avx512_bf16) return "AMX-BF16 and AVX512-BF16";
   if (f.amx_bf16) return "AMX-BF16";
   return f.avx512_bf16 ? "AVX512-BF16" : "";
+}
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, name = "unknown", family, model;
+  while (std::getline(in, line)) {
+    auto value = [&] { return line.substr(line.find(':') + 2); };
+    if (line.rfind("model name", 0) == 0 && name == "unknown") name = value();
+    if (line.rfind("cpu family", 0) == 0 && family.empty()) family = value();
+    if (line.rfind("model\t", 0) == 0 && model.empty()) model = value();
+  }
+  return name + " (family " + family + " model " + model + ")";
 }
 
 }  // namespace rt

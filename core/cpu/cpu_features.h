@@ -16,4 +16,7 @@ const CpuFeatures& cpu_features();
 // "AMX-BF16 and AVX512-BF16", "AVX512-BF16", or "" when the CPU has no bf16 instructions.
 std::string cpu_bf16_description();
 
+// "AMD EPYC (family 26 model 2)": /proc/cpuinfo's model name, family and model, for the host line of every table.
+std::string cpu_model_name();
+
 }  // namespace rt

@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "core/cpu/cpu_features.h"
 #include "core/cpu/kernels.h"
+#include "core/memory_count.h"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -95,6 +96,19 @@ dnnl::matmul* matmul_for(Matmuls& m, int64_t M, int64_t N, int64_t K, bool ta, b
 thread_local std::vector<uint16_t> a_bits, b_bits;
 thread_local std::vector<float> a_rounded, b_rounded;
 
+// Grows a staging buffer, recording what it takes in memory_count (they stay allocated: the largest GEMM's inputs).
+template <class T>
+T* staging(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.capacity()) < n) {
+    memory_count_add(-static_cast<int64_t>(v.capacity() * sizeof(T)));
+    std::vector<T>().swap(v);
+    v.reserve(static_cast<size_t>(n));  // exactly n (resize alone may double)
+    memory_count_add(static_cast<int64_t>(v.capacity() * sizeof(T)));
+  }
+  v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
 }  // namespace
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -108,17 +122,13 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     if (!m.unsupported && K > 0) mm = matmul_for(m, M, N, K, trans_a, trans_b, ldc, alpha, beta);
   }
   if (!mm) {  // the same rounded inputs, multiplied and summed in fp32 (a bf16 x bf16 product is exact in fp32)
-    a_rounded.resize(static_cast<size_t>(a_rows * a_cols));
-    b_rounded.resize(static_cast<size_t>(b_rows * b_cols));
-    round_bf16(A, a_rows, a_cols, lda, a_rounded.data());
-    round_bf16(B, b_rows, b_cols, ldb, b_rounded.data());
+    round_bf16(A, a_rows, a_cols, lda, staging(a_rounded, a_rows * a_cols));
+    round_bf16(B, b_rows, b_cols, ldb, staging(b_rounded, b_rows * b_cols));
     gemm(trans_a, trans_b, M, N, K, alpha, a_rounded.data(), a_cols, b_rounded.data(), b_cols, beta, C, ldc);
     return;
   }
-  a_bits.resize(static_cast<size_t>(a_rows * a_cols));
-  b_bits.resize(static_cast<size_t>(b_rows * b_cols));
-  to_bf16(A, a_rows, a_cols, lda, a_bits.data());
-  to_bf16(B, b_rows, b_cols, ldb, b_bits.data());
+  to_bf16(A, a_rows, a_cols, lda, staging(a_bits, a_rows * a_cols));
+  to_bf16(B, b_rows, b_cols, ldb, staging(b_bits, b_rows * b_cols));
   using dt = dnnl::memory::data_type;
   dnnl::memory a_mem({{M, K}, dt::bf16, trans_a ? dnnl::memory::dims{1, M} : dnnl::memory::dims{K, 1}}, m.engine,
                      a_bits.data());
