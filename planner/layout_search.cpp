@@ -35,7 +35,7 @@ PlannedLayout plan_layout(const PlanLayout& layout, const ClusterSpec& cluster, 
       static_cast<int64_t>(cluster.memory_per_node() ? limit / static_cast<double>(p.placement.ranks_per_node) : limit);
   if (layout.cp > 1) {
     const LinkSpec& link = p.placement.ring_crosses_nodes ? cluster.inter_node : cluster.intra_node;
-    p.ring_min_tokens = plan_ring_min_tokens(p.layout, cluster, link, p.placement.cores_per_rank);
+    p.ring_min_tokens = plan_ring_min_tokens(p.layout, cluster, link, p.placement.compute_cores);
   }
   return p;
 }

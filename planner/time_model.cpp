@@ -12,7 +12,7 @@ namespace rt {
 
 namespace {
 
-double rate(const Measured& tflops, int64_t cores) { return tflops.value * 1e12 * static_cast<double>(cores); }
+double rate(const Measured& tflops, double cores) { return tflops.value * 1e12 * cores; }
 double seconds(const LinkSpec& link, double bytes) {
   return link.latency_us.value * 1e-6 + bytes / (link.bandwidth_gbs.value * 1e9);
 }
@@ -42,15 +42,18 @@ PlanPlacement plan_placement(const PlanLayout& l, const ClusterSpec& c, int64_t 
   PlanPlacement p;
   const int64_t ranks = l.ranks();
   const int64_t capacity = c.nodes * c.devices_per_node;
-  if (ranks > capacity)
+  // GPUs take one rank each; CPU nodes may hold more ranks than cores (mpirun --oversubscribe), which share them.
+  if (ranks > capacity && c.kind == "cuda")
     throw UserError("the layout needs " + std::to_string(ranks) + " ranks but cluster '" + c.name + "' has " +
                     std::to_string(capacity) + " devices (" + std::to_string(c.nodes) + " nodes x " +
                     std::to_string(c.devices_per_node) + "); choose cp * dp * ulysses <= " + std::to_string(capacity));
-  p.ranks_per_node = std::min(ranks, c.devices_per_node);
+  p.ranks_per_node = ranks <= capacity ? std::min(ranks, c.devices_per_node) : (ranks + c.nodes - 1) / c.nodes;
   p.nodes = (ranks + p.ranks_per_node - 1) / p.ranks_per_node;
+  const double share = static_cast<double>(c.devices_per_node) / static_cast<double>(p.ranks_per_node);
   p.cores_per_rank = c.kind == "cuda" ? 1
                      : threads > 0    ? threads
                                       : std::max<int64_t>(1, c.devices_per_node / p.ranks_per_node);
+  p.compute_cores = c.kind == "cuda" ? 1 : std::min(static_cast<double>(p.cores_per_rank), share);
   p.ring_crosses_nodes = l.cp > 1 && l.cp * l.ulysses > p.ranks_per_node;
   p.ulysses_crosses_nodes = l.ulysses > p.ranks_per_node;
   return p;
@@ -63,7 +66,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
   const double N = micro * T, M = static_cast<double>(l.micro_steps());
   const double S = static_cast<double>(l.seq_len), U = static_cast<double>(l.ulysses);
   const double cp = static_cast<double>(l.cp), recomputed = l.recompute ? d.L - 1 : 0;  // layers run forward twice
-  const int64_t cores = p.cores_per_rank;
+  const double cores = p.compute_cores;
   const double gemm_rate = rate(l.bf16 ? c.gemm_tflops_bf16 : c.gemm_tflops_fp32, cores);
   const double attention_rate = rate(l.bf16 ? c.attention_tflops_bf16 : c.attention_tflops_fp32, cores);
   const double bandwidth = c.memory_bandwidth_gbs.value * 1e9 / (c.kind == "cpu" ? p.ranks_per_node : 1);
@@ -79,6 +82,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
   const double per_sequence = (d.L + recomputed) * fwd_layer + d.L * 2.5 * fwd_layer;
   t.attention_s = M * micro * per_sequence;
 
+  double ring_backward_link_s = 0;  // the ring's transfers during one micro-batch's backward
   // The ring: cp steps per layer; a step's exchange runs while its compute does.
   if (l.cp > 1) {
     const LinkSpec& link = p.ring_crosses_nodes ? c.inter_node : c.intra_node;
@@ -94,6 +98,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
     const double backward_exposed = (cp - 1) * std::max(0.0, kv_s + grad_s - step_b) + grad_s;  // + the delivery
     const double layers_f = d.L + recomputed;
     t.ring_comm_s = M * micro * (layers_f * forward_comm + d.L * backward_comm);
+    ring_backward_link_s = micro * d.L * backward_comm;  // of one micro-batch
     t.ring_exposed_s = M * micro * (layers_f * forward_exposed + d.L * backward_exposed);
     t.ring_delivery_s = M * micro * d.L * grad_s;
   }
@@ -129,8 +134,11 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
     t.all_reduce_s = 2 * (ranks - 1) / ranks * P * 4 / (link.bandwidth_gbs.value * 1e9) +
                      2 * (ranks - 1) * link.latency_us.value * 1e-6;
     const double backward = (t.gemm_s * 4 / 6 + t.attention_s * 2.5 / 3.5) / M;
+    // The backward's ring transfers take the same link when the ring and the all-reduce cross the same one.
+    const bool same_link = l.cp > 1 && p.ring_crosses_nodes == (p.nodes > 1);
+    const double window = std::max(0.0, backward - (same_link ? ring_backward_link_s : 0.0));
     const double last_bucket = t.all_reduce_s * head / P;  // the embedding, reduced after the backward ends
-    t.all_reduce_exposed_s = c.kind == "cuda" ? t.all_reduce_s : std::max(last_bucket, t.all_reduce_s - backward);
+    t.all_reduce_exposed_s = c.kind == "cuda" ? t.all_reduce_s : std::max(last_bucket, t.all_reduce_s - window);
   }
   t.optimizer_s = P * 4 * 9 / bandwidth;  // zero the gradients, their norm, AdamW (read p, g, m, v; write p, m, v)
 
@@ -143,7 +151,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
   return t;
 }
 
-int64_t plan_ring_min_tokens(const PlanLayout& l, const ClusterSpec& c, const LinkSpec& link, int64_t cores) {
+int64_t plan_ring_min_tokens(const PlanLayout& l, const ClusterSpec& c, const LinkSpec& link, double cores) {
   const Dims d = dims_of(l);
   const double F = rate(l.bf16 ? c.attention_tflops_bf16 : c.attention_tflops_fp32, cores);
   const double B = link.bandwidth_gbs.value * 1e9, lat = link.latency_us.value * 1e-6;

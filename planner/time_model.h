@@ -15,12 +15,14 @@ struct PlanPlacement {
   int64_t nodes = 1;  // nodes the job uses
   int64_t ranks_per_node = 1;
   int64_t cores_per_rank = 1;          // cpu: OpenMP threads (train.threads, or the node's cores shared out); cuda: 1
+  double compute_cores = 1;            // cores' worth of compute a rank gets: fewer than its threads when the node's
+                                       // ranks x threads exceed its cores (oversubscribed)
   bool ring_crosses_nodes = false;     // some ring hop is between nodes (its slowest hop sets the ring's pace)
   bool ulysses_crosses_nodes = false;  // the all-to-all group spans nodes
 };
 
 // threads: train.threads (0: the node's cores shared out among its ranks). Throws rt::UserError when the layout
-// needs more ranks than the cluster has.
+// needs more GPUs than the cluster has (CPU ranks beyond the cores share them).
 PlanPlacement plan_placement(const PlanLayout& layout, const ClusterSpec& cluster, int64_t threads);
 
 struct StepTimePlan {
@@ -47,6 +49,6 @@ StepTimePlan plan_step_time(const PlanLayout& layout, const ClusterSpec& cluster
 // The fewest tokens per rank at which a ring step's attention compute covers its exchange over `link`, forward and
 // backward (c >= F / B: the compute grows with tokens squared, the block with tokens).
 int64_t plan_ring_min_tokens(const PlanLayout& layout, const ClusterSpec& cluster, const LinkSpec& link,
-                             int64_t cores_per_rank);
+                             double compute_cores);
 
 }  // namespace rt

@@ -24,17 +24,17 @@ std::string format(const char* fmt, auto... args) {
 }
 
 // The fewest tokens per rank that hide the ring's exchange, per link class of the cluster.
-std::string ring_thresholds(const PlannedLayout& p, const ClusterSpec& c) {
+std::string ring_thresholds(const PlannedLayout& p, const ClusterSpec& c, bool this_layout = true) {
   PlanLayout l = p.layout;
   if (l.cp == 1) l.cp = 2;  // the threshold of a ring, should this layout get one
   std::string text = format("ring hides its exchange at >= %ld tokens per rank over intra_node (%.1f GB/s)",
-                            static_cast<long>(plan_ring_min_tokens(l, c, c.intra_node, p.placement.cores_per_rank)),
+                            static_cast<long>(plan_ring_min_tokens(l, c, c.intra_node, p.placement.compute_cores)),
                             c.intra_node.bandwidth_gbs.value);
   if (c.has_inter_node)
     text += format(", >= %ld over inter_node (%.3f GB/s)",
-                   static_cast<long>(plan_ring_min_tokens(l, c, c.inter_node, p.placement.cores_per_rank)),
+                   static_cast<long>(plan_ring_min_tokens(l, c, c.inter_node, p.placement.compute_cores)),
                    c.inter_node.bandwidth_gbs.value);
-  if (p.layout.cp > 1)
+  if (this_layout && p.layout.cp > 1)
     text += format("; this layout: %ld tokens per rank over %s: %s", static_cast<long>(p.layout.tokens_per_rank()),
                    p.time.ring_link.c_str(),
                    p.ring_hidden() ? "hidden" : "EXPOSED (fewer ranks or a longer sequence hide it)");
@@ -54,7 +54,8 @@ nlohmann::ordered_json plan_json(const PlannedLayout& p) {
                  {"precision", l.bf16 ? "bf16" : "fp32"}};
   j["placement"] = {{"nodes", p.placement.nodes},
                     {"ranks_per_node", p.placement.ranks_per_node},
-                    {"cores_per_rank", p.placement.cores_per_rank}};
+                    {"cores_per_rank", p.placement.cores_per_rank},
+                    {"compute_cores", p.placement.compute_cores}};
   j["memory_per_rank_bytes"] = p.memory.total();
   j["memory_limit_bytes"] = p.memory_limit;
   j["fits"] = p.fits();
@@ -85,10 +86,12 @@ void print_plan(const PlannedLayout& p, const ClusterSpec& c, const std::string&
   const PlanLayout& l = p.layout;
   std::fprintf(out, "plan | %ld parameters | cluster %s (%s)\n", static_cast<long>(plan_parameter_count(l.model)),
                c.name.c_str(), cluster_path.c_str());
-  std::fprintf(out, "layout | %s | %ld ranks on %ld node%s, %ld per node, %ld core%s per rank\n",
+  std::fprintf(out,
+               "layout | %s | %ld ranks on %ld node%s, %ld per node, %ld thread%s and %.3g cores' compute per rank\n",
                plan_layout_describe(l).c_str(), static_cast<long>(l.ranks()), static_cast<long>(p.placement.nodes),
                p.placement.nodes == 1 ? "" : "s", static_cast<long>(p.placement.ranks_per_node),
-               static_cast<long>(p.placement.cores_per_rank), p.placement.cores_per_rank == 1 ? "" : "s");
+               static_cast<long>(p.placement.cores_per_rank), p.placement.cores_per_rank == 1 ? "" : "s",
+               p.placement.compute_cores);
   std::string memory = "memory per rank (MiB) |";
   for (const MemoryTerm& t : p.memory.terms)
     if (t.bytes > 0) memory += format(" %s %.1f |", t.name.c_str(), t.bytes / kMiB);
@@ -119,6 +122,8 @@ void print_search(const std::vector<PlannedLayout>& all, const ClusterSpec& c, s
                "search | %zu layouts, %ld fit memory; %ld of those leave the ring exposed (fewer tokens per rank "
                "than its link needs) and are not recommended\n",
                all.size(), static_cast<long>(fitting), static_cast<long>(exposed));
+  std::fprintf(out, "%s (%s)\n", ring_thresholds(all.front(), c, false).c_str(),
+               all.front().layout.bf16 ? "bf16" : "fp32");
   std::fprintf(out, "%-4s %-4s %-4s %-7s %-5s %-9s %-10s %-12s %-10s %-12s %s\n", "cp", "dp", "uly", "micro", "prec",
                "recompute", "tok/rank", "mem GiB", "step s", "tokens/s", "ring");
   for (const PlannedLayout& p : all) {
@@ -134,7 +139,6 @@ void print_search(const std::vector<PlannedLayout>& all, const ClusterSpec& c, s
             : format("hidden (>= %ld, %s)", static_cast<long>(p.ring_min_tokens), p.time.ring_link.c_str()).c_str());
   }
   if (fitting == 0) std::fprintf(out, "no layout fits: more devices, a shorter sequence, or a smaller model\n");
-  (void)c;
 }
 
 }  // namespace

@@ -97,9 +97,9 @@ std::string validated_header() {
 std::string validated_row(const ValidatedLayout& v) {
   char text[400];
   const PlannedLayout& p = v.planned;
-  std::snprintf(text, sizeof text, "| %s | %ld x %ld | %.3f | %.3f | %+.1f%% | %.1f | %.1f | %+.1f%% |",
-                plan_layout_describe(p.layout).c_str(), static_cast<long>(p.layout.ranks()),
-                static_cast<long>(p.placement.cores_per_rank), p.time.step_s, v.measured_step_s, 100 * v.step_error(),
+  std::snprintf(text, sizeof text, "| %s | %ld x %.3g | %.3f | %.3f | %+.1f%% | %.1f | %.1f | %+.1f%% |",
+                plan_layout_describe(p.layout).c_str(), static_cast<long>(p.layout.ranks()), p.placement.compute_cores,
+                p.time.step_s, v.measured_step_s, 100 * v.step_error(),
                 static_cast<double>(p.memory.total()) / 1048576.0, v.measured_resident_bytes / 1048576.0,
                 100 * v.memory_error());
   return text;

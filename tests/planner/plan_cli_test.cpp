@@ -66,8 +66,9 @@ TEST(PlanCli, BadClusterFilesAndLayoutsSayWhatIsWrong) {
   std::ofstream(bad) << "name: x\nkind: gpu\n";
   expect_user_error(ringtrain("plan --cluster " + bad.string()), {"kind", "cpu", "cuda"});
   expect_user_error(ringtrain("plan --cluster " + (temp_dir() / "none.yaml").string()), {"cannot be read"});
-  expect_user_error(ringtrain("plan --cluster configs/clusters/local.yaml --set parallel.cp=4"),
-                    {"needs 4 ranks", "has 2 devices"});
+  expect_user_error(ringtrain("plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --set "
+                              "parallel.cp=2048"),
+                    {"needs 2048 ranks", "has 1024 devices"});
   expect_user_error(ringtrain("plan --cluster configs/clusters/h100_ib.yaml"), {"train.device cpu", "cuda"});
   expect_user_error(ringtrain("plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --set "
                               "parallel.ulysses=3"),
