@@ -169,5 +169,34 @@ TEST_F(ClusterTraining, CheckpointFromTwoNodesResumesOnOneNode) {
             kParameterTolerance);
 }
 
+// `ringtrain calibrate --hostfile` from the first node (mpirun there starts its daemons with the cluster's agent,
+// 2 ranks per node): the cluster file it writes has 2 nodes and the link tc shapes to 1 Gbit/s (0.125 GB/s), while
+// shared memory inside a node is far faster. The planner reads the file back.
+TEST_F(ClusterTraining, CalibrateAcrossNodesMeasuresTheShapedLink) {
+  ASSERT_EQ(rt_test::cluster("shape 1gbit").code, 0);
+  const fs::path file = dir_ / "cluster.yaml";
+  const Outcome hostfile = rt_test::cluster("hostfile");
+  ASSERT_EQ(hostfile.code, 0) << hostfile.output;
+  const std::string hf = hostfile.output.substr(0, hostfile.output.find('\n'));
+  const Outcome o = on_node(0, "timeout 200 " + rt_test::kClusterEnv + " " + std::string(RINGTRAIN_BIN) +
+                                   " calibrate --out " + file.string() + " --hostfile " + hf + " --agent \"" +
+                                   rt_test::kClusterScript + " agent\"");
+  rt_test::cluster("shape off");
+  ASSERT_EQ(o.code, 0) << o.output;
+  const Outcome plan = rt_test::run_command(std::string(RINGTRAIN_BIN) + " plan --cluster " + file.string() +
+                                            " --set parallel.cp=2 --set train.seq_len=4096 --json");
+  ASSERT_EQ(plan.code, 0) << plan.output;
+  std::ifstream in(file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(rt_test::contains(text, {"nodes: 2", "inter_node:", "ranks on 2 nodes"}));
+  const auto value_after = [&](const std::string& section) {
+    const size_t at = text.find("bandwidth_gbs: {value: ", text.find(section + ":"));
+    return std::stod(text.substr(at + 23));
+  };
+  EXPECT_GT(value_after("inter_node"), 0.06);
+  EXPECT_LT(value_after("inter_node"), 0.14);
+  EXPECT_GT(value_after("intra_node"), 10 * value_after("inter_node"));
+}
+
 }  // namespace
 }  // namespace rt
