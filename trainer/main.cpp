@@ -1,7 +1,7 @@
 // The ringtrain command-line program: `ringtrain train [--config FILE] [--set k=v ...] [--resume [PATH]]`, `ringtrain
 // config` (the same options: the resolved config, or --get KEY values), `ringtrain eval --checkpoint PATH`,
-// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain plan --cluster C.yaml`, `ringtrain plot RUN_DIR`,
-// `ringtrain inspect PATH`.
+// `ringtrain sample --checkpoint PATH --prompt TEXT`, `ringtrain plan --cluster C.yaml`, `ringtrain calibrate`,
+// `ringtrain plot RUN_DIR`, `ringtrain inspect PATH`.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>

@@ -72,6 +72,7 @@ nlohmann::ordered_json plan_json(const PlannedLayout& p) {
                        {"elementwise", t.elementwise_s},
                        {"ring_exchange", t.ring_comm_s},
                        {"ring_exposed", t.ring_exposed_s},
+                       {"ring_delivery", t.ring_delivery_s},
                        {"all_to_all", t.all_to_all_s},
                        {"all_reduce", t.all_reduce_s},
                        {"all_reduce_exposed", t.all_reduce_exposed_s},
@@ -144,12 +145,11 @@ void print_search(const std::vector<PlannedLayout>& all, const ClusterSpec& c, s
 }  // namespace
 
 // Runs each layout, then prints the table of predicted against measured (or, with --json, an array of objects).
-void validate_and_print(const std::vector<PlannedLayout>& layouts, const Config& config, const PlanOptions& options,
-                        std::FILE* out) {
+void validate_and_print(const std::vector<PlannedLayout>& layouts, const PlanOptions& options, std::FILE* out) {
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (!options.json) std::fprintf(out, "%s\n", validated_header().c_str());
   for (const PlannedLayout& p : layouts) {
-    const ValidatedLayout v = plan_validate(p, config, options.run);
+    const ValidatedLayout v = plan_validate(p, options.run);
     if (options.json) {
       nlohmann::ordered_json j = plan_json(p);
       j["measured_step_time_s"] = v.measured_step_s;
@@ -177,7 +177,7 @@ void plan_run(const Config& config, const PlanOptions& options, std::FILE* out) 
   if (!options.search) {
     const PlannedLayout p = plan_layout(layout, cluster, config.train.threads);
     if (options.validate)
-      validate_and_print({p}, config, options, out);
+      validate_and_print({p}, options, out);
     else if (options.json)
       std::fprintf(out, "%s\n", plan_json(p).dump().c_str());
     else
@@ -200,7 +200,7 @@ void plan_run(const Config& config, const PlanOptions& options, std::FILE* out) 
     for (const PlannedLayout& p : all)
       if (p.fits() && p.ring_hidden() && static_cast<int64_t>(best.size()) < options.top) best.push_back(p);
     RT_USER_CHECK(!best.empty(), "--validate: no layout fits and hides its ring; nothing to run");
-    validate_and_print(best, config, options, out);
+    validate_and_print(best, options, out);
     return;
   }
   if (options.json) {

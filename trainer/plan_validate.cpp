@@ -44,7 +44,7 @@ std::vector<std::string> layout_sets(const PlanLayout& l, int64_t steps, const s
 
 }  // namespace
 
-ValidatedLayout plan_validate(const PlannedLayout& planned, const Config& config, const ValidateOptions& options) {
+ValidatedLayout plan_validate(const PlannedLayout& planned, const ValidateOptions& options) {
   const std::string launcher = options.launch.substr(0, options.launch.find(' '));
   RT_USER_CHECK(std::filesystem::exists(launcher), "plan --validate launches runs with " + launcher +
                                                        ", which is not there; run from the source tree or give "
@@ -63,7 +63,6 @@ ValidatedLayout plan_validate(const PlannedLayout& planned, const Config& config
   const ChildResult run = child_command_run(command);
   const std::string& output = run.output;
   const int status = run.status;
-  (void)config;
 
   ValidatedLayout v;
   v.planned = planned;

@@ -28,7 +28,7 @@ struct ValidatedLayout {
 
 // Runs `layout` with train.steps = options.steps through the launcher (RINGTRAIN_BIN set to this program) and
 // reads its metrics.jsonl and memory line. Throws rt::UserError when the launcher is missing or the run fails.
-ValidatedLayout plan_validate(const PlannedLayout& layout, const Config& config, const ValidateOptions& options);
+ValidatedLayout plan_validate(const PlannedLayout& layout, const ValidateOptions& options);
 
 // "| cp 2 x dp 1 ... | 1.234 | 1.300 | -5.1% | 1.11 | 1.09 | +1.8% |" and its header.
 std::string validated_header();
