@@ -39,6 +39,9 @@ TEST(LocalCluster, UpMakesNodesAndDownLeavesNothing) {
   EXPECT_EQ(again.code, 2);
   EXPECT_TRUE(contains(again.output, {"cluster 'rtlife' is already up with 3 nodes", "down first"}));
   run_command(env + kScript + " exec rtlife-node1 sleep 600 > /dev/null 2>&1 &");
+  // down must find it on the node: wait until it runs there (else down may finish before the exec has begun).
+  for (int i = 0; i < 100 && run_command("ps -eo args= | grep -cx 'sleep 600' || true").output == "0\n"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   Outcome down = run_command(env + kScript + " down");
   EXPECT_EQ(down.code, 0) << down.output;
   EXPECT_EQ(run_command("ip netns list | grep -c '^rtlife-' || true").output, "0\n");
