@@ -15,6 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Whether the tensor's bytes lie inside a file of `size` bytes (offset + length may not wrap around).
+bool inside(const checkpoint::TensorEntry& t, uint64_t size) { return t.offset() <= size && t.length() <= size - t.offset(); }
+
 std::string byte_range(const checkpoint::TensorEntry& t) {
   return "bytes " + std::to_string(t.offset()) + ".." + std::to_string(t.offset() + t.length());
 }
@@ -75,7 +78,7 @@ Verification checkpoint_verify(const std::string& dir) {
       std::string why = path + " has " + std::to_string(bytes.size()) + " bytes but the manifest records " +
                         std::to_string(f.size()) + (bytes.size() < f.size() ? ": it is truncated" : ": it has grown");
       for (const checkpoint::TensorEntry& t : m.tensors())
-        if (t.file() == f.name() && t.offset() + t.length() > bytes.size()) {
+        if (t.file() == f.name() && !inside(t, bytes.size())) {
           why += "; tensor " + t.name() + " (" + byte_range(t) + ") is incomplete";
           break;
         }
@@ -84,7 +87,7 @@ Verification checkpoint_verify(const std::string& dir) {
     }
     for (int j = 0; j < m.tensors_size(); ++j) {
       const checkpoint::TensorEntry& t = m.tensors(j);
-      if (t.file() != f.name() || t.offset() + t.length() > bytes.size()) continue;
+      if (t.file() != f.name() || !inside(t, bytes.size())) continue;
       const uint64_t hash = XXH3_64bits(bytes.data() + t.offset(), t.length());
       v.tensor_ok[j] = hash == t.xxh3();
       if (!v.tensor_ok[j]) {

@@ -48,6 +48,22 @@ checkpoint::Manifest manifest_decode(const std::string& bytes, const std::string
   if (manifest.format_version() != kCheckpointFormatVersion)
     throw UserError(what + " has checkpoint format version " + std::to_string(manifest.format_version()) +
                     "; this ringtrain reads version " + std::to_string(kCheckpointFormatVersion));
+  // Counters the trainer computes with: each from 0 to 2^53 (what a double holds exactly; far past any real run).
+  constexpr int64_t kMaxCount = int64_t{1} << 53;
+  const std::pair<const char*, int64_t> counts[] = {
+      {"step", manifest.step()},
+      {"tokens_seen", manifest.tokens_seen()},
+      {"optimizer_step", manifest.optimizer_step()},
+      {"data.next_sequence", manifest.data().next_sequence()},
+      {"data.sequences_per_step", manifest.data().sequences_per_step()}};
+  for (const auto& [field, value] : counts)
+    if (value < 0 || value > kMaxCount)
+      throw corrupt(std::string(field) + " is " + std::to_string(value) + ", not a count from 0 to 2^53");
+  const checkpoint::MeshLayout& mesh = manifest.mesh();
+  if (mesh.world_size() < 1 || mesh.cp() < 1 || mesh.dp() < 1 || mesh.ulysses() < 0)
+    throw corrupt("its mesh (world_size " + std::to_string(mesh.world_size()) + ", cp " + std::to_string(mesh.cp()) +
+                  ", dp " + std::to_string(mesh.dp()) + ", ulysses " + std::to_string(mesh.ulysses()) +
+                  ") is not one of 1 or more ranks");
   return manifest;
 }
 

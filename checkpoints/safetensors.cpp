@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -15,6 +16,17 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the reference implementatio
 uint64_t numel_of(const std::vector<int64_t>& shape) {
   uint64_t n = 1;
   for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+// The bytes of `shape` elements of `element` bytes each, or nullopt when that does not fit in 64 bits.
+std::optional<uint64_t> bytes_of(const std::vector<int64_t>& shape, uint64_t element) {
+  uint64_t n = element;
+  for (int64_t d : shape) {
+    const auto u = static_cast<uint64_t>(d);
+    if (u != 0 && n > UINT64_MAX / u) return std::nullopt;
+    n *= u;
+  }
   return n;
 }
 
@@ -82,13 +94,15 @@ SafetensorsIndex safetensors_parse(const char* bytes, size_t size, const std::st
     e.dtype = dtype->get<std::string>();
     if (safetensors_dtype_size(e.dtype) == 0) fail("tensor " + name + " has dtype " + e.dtype + "; ringtrain reads F32 and I64");
     for (const auto& d : *shape) {
-      if (!d.is_number_unsigned()) fail("tensor " + name + " has a shape entry that is not a non-negative integer");
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        fail("tensor " + name + " has a shape entry that is not an integer from 0 to 2^63-1");
       e.shape.push_back(d.get<int64_t>());
     }
     if (!(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned())
       fail("tensor " + name + " has data_offsets that are not non-negative integers");
     const uint64_t begin = (*offsets)[0].get<uint64_t>(), end = (*offsets)[1].get<uint64_t>();
-    if (end < begin || end - begin != numel_of(e.shape) * safetensors_dtype_size(e.dtype))
+    const std::optional<uint64_t> bytes = bytes_of(e.shape, safetensors_dtype_size(e.dtype));
+    if (end < begin || !bytes || end - begin != *bytes)
       fail("tensor " + name + " has data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
            "] that do not hold its shape and dtype");
     e.offset = index.data_start + begin;

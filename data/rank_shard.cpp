@@ -12,14 +12,20 @@ LocalBatch rank_shard(const LocalBatch& full, const std::vector<Chunk>& chunks) 
   for (int64_t b = 0; b < full.batch; ++b)
     for (const Chunk& c : chunks)
       for (int64_t p = c.start; p < c.start + c.length; ++p) {
-        const bool real = p < full.seq;
+        if (p >= full.seq) {  // padding past the sequence: one document of its own, not trained on
+          out.tokens.push_back(0);
+          out.labels.push_back(-1);
+          out.pos.push_back(static_cast<int32_t>(p));
+          out.doc_start.push_back(static_cast<int32_t>(full.seq));
+          out.long_range.push_back(0);
+          continue;
+        }
         const size_t i = static_cast<size_t>(b * full.seq + p);
-        out.tokens.push_back(real ? full.tokens[i] : 0);
-        out.labels.push_back(real ? full.labels[i] : -1);
-        out.pos.push_back(real ? full.pos[i] : static_cast<int32_t>(p));
-        const int32_t doc = full.doc_start.empty() ? 0 : full.doc_start[i];
-        out.doc_start.push_back(real ? doc : static_cast<int32_t>(full.seq));  // padding: one document
-        out.long_range.push_back(real ? full.long_range[i] : 0);
+        out.tokens.push_back(full.tokens[i]);
+        out.labels.push_back(full.labels[i]);
+        out.pos.push_back(full.pos[i]);
+        out.doc_start.push_back(full.doc_start.empty() ? 0 : full.doc_start[i]);
+        out.long_range.push_back(full.long_range[i]);
       }
   return out;
 }

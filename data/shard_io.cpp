@@ -53,7 +53,8 @@ void shard_write(const std::string& path, const std::vector<uint16_t>& tokens) {
   std::vector<uint16_t> le = tokens;
   uint16_le_swap_if_big_endian(le);
   bool ok = std::fwrite(header, 1, kHeaderBytes, file) == kHeaderBytes;
-  ok = ok && std::fwrite(le.data(), sizeof(uint16_t), le.size(), file) == le.size();
+  // (fwrite's buffer may not be null, as an empty vector's data() is.)
+  ok = ok && (le.empty() || std::fwrite(le.data(), sizeof(uint16_t), le.size(), file) == le.size());
   closer.file = nullptr;
   ok = (std::fclose(file) == 0) && ok;
   if (!ok) throw UserError("cannot write shard '" + path + "': " + std::strerror(errno));
@@ -80,14 +81,24 @@ std::vector<uint16_t> shard_read(const std::string& path, int64_t vocab_size) {
                     " (llm.c uint16 token shard; version 2 uint32 shards are not supported)");
   RT_USER_CHECK(count >= 0, name + " has a negative token count " + std::to_string(count) + " in its header");
 
+  // The file's size must match the header's count before the count sizes anything (a corrupt count would otherwise
+  // allocate up to 4 GiB).
+  RT_USER_CHECK(std::fseek(file, 0, SEEK_END) == 0, "cannot read " + name + " (data.path): " + std::strerror(errno));
+  const long end = std::ftell(file);
+  RT_USER_CHECK(end >= 0 && std::fseek(file, static_cast<long>(kHeaderBytes), SEEK_SET) == 0,
+                "cannot read " + name + " (data.path): " + std::strerror(errno));
+  const uint64_t held = (static_cast<uint64_t>(end) - kHeaderBytes) / sizeof(uint16_t);
+  RT_USER_CHECK(held >= static_cast<uint64_t>(count), name + " is truncated: its header says " + std::to_string(count) +
+                                                          " tokens but the file holds " + std::to_string(held));
+  RT_USER_CHECK(static_cast<uint64_t>(end) == kHeaderBytes + 2 * static_cast<uint64_t>(count),
+                name + " is longer than the 1024-byte header plus the " + std::to_string(count) +
+                    " tokens its header declares (llm.c token shard)");
+
   std::vector<uint16_t> tokens(static_cast<size_t>(count));  // (N)
   const size_t got = std::fread(tokens.data(), sizeof(uint16_t), tokens.size(), file);
   if (std::ferror(file)) throw UserError("cannot read " + name + " (data.path): " + std::strerror(errno));
   RT_USER_CHECK(got == tokens.size(), name + " is truncated: its header says " + std::to_string(count) +
                                           " tokens but the file holds " + std::to_string(got));
-  RT_USER_CHECK(std::fgetc(file) == EOF, name + " is longer than the 1024-byte header plus the " +
-                                             std::to_string(count) +
-                                             " tokens its header declares (llm.c token shard)");
   uint16_le_swap_if_big_endian(tokens);
   for (size_t i = 0; i < tokens.size(); ++i) {
     RT_USER_CHECK(tokens[i] < vocab_size, name + " has token " + std::to_string(tokens[i]) + " at position " +

@@ -28,6 +28,7 @@
 #include "core/timer.h"
 #include "planner/cluster.h"
 #include "trainer/child_command.h"
+#include "trainer/hostfile.h"
 
 namespace rt {
 
@@ -324,18 +325,6 @@ nlohmann::json links_by_mpirun(const std::string& mpirun_args) {
   return j;
 }
 
-int hostfile_nodes(const std::string& path) {
-  std::ifstream in(path);
-  RT_USER_CHECK(in, "--hostfile " + path + " cannot be read; give a file of 'host slots=N' lines");
-  int nodes = 0;
-  for (std::string line; std::getline(in, line);) {
-    line = line.substr(0, line.find('#'));
-    if (line.find_first_not_of(" \t") != std::string::npos) ++nodes;
-  }
-  RT_USER_CHECK(nodes >= 1, "--hostfile " + path + " names no host; give 'host slots=N' lines");
-  return nodes;
-}
-
 Measured measured(double value, const std::string& what) { return {value, "measured: " + what}; }
 
 }  // namespace
@@ -369,7 +358,7 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
   } else {
     links = links_by_mpirun("-n 2 --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader");
     if (!options.hostfile.empty()) {
-      const int nodes = hostfile_nodes(options.hostfile);
+      const size_t nodes = hostfile_load(options.hostfile).size();
       std::string args = "--hostfile '" + options.hostfile + "' --map-by node -n " + std::to_string(2 * nodes) +
                          " --allow-run-as-root --bind-to none --mca btl self,vader,tcp --mca btl_tcp_flags "
                          "send,inplace,need-ack,need-csum";

@@ -66,8 +66,11 @@ bool is_shape_key(const std::string& key) {
 void check_tensors(const Checkpoint& c, const Parameters& params, bool with_optimizer) {
   std::string missing, shapes;
   for (const ParameterInfo& info : params.infos()) {
-    for (auto [file, name] : {std::pair{kModelFile, info.name}, std::pair{kOptimizerFile, info.name + ".exp_avg"},
-                              std::pair{kOptimizerFile, info.name + ".exp_avg_sq"}}) {
+    for (const auto& entry : {std::pair{std::string(kModelFile), info.name},
+                              std::pair{std::string(kOptimizerFile), info.name + ".exp_avg"},
+                              std::pair{std::string(kOptimizerFile), info.name + ".exp_avg_sq"}}) {
+      const std::string& file = entry.first;
+      const std::string& name = entry.second;
       if (!with_optimizer && file == kOptimizerFile) continue;
       auto tensors = c.tensors(file);
       auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& t) { return t.first == name; });
@@ -218,10 +221,12 @@ int64_t TrainCheckpoints::load(const std::string& request) {
   if (info.step >= config_.train.steps)
     note("the checkpoint has done all train.steps = " + std::to_string(config_.train.steps) +
          "; nothing to train (raise train.steps to continue)");
-  if (info.next_sequence != info.step * config_.train.batch_size)
+  int64_t cursor = 0;  // where this run's next step reads
+  const bool past_int64 = __builtin_mul_overflow(info.step, config_.train.batch_size, &cursor);
+  if (past_int64 || info.next_sequence != cursor)
     note("note: train.batch_size differs from the checkpoint's " + std::to_string(info.sequences_per_step) +
          ": step " + std::to_string(info.step + 1) + " reads global sequences from " +
-         std::to_string(info.step * config_.train.batch_size) + ", not from the checkpoint's data cursor " +
+         (past_int64 ? std::string("past 2^63") : std::to_string(cursor)) + ", not from the checkpoint's data cursor " +
          std::to_string(info.next_sequence));
   return info.step;
 }

@@ -1,10 +1,12 @@
 // Flash attention row passes (softmax of a score tile) with AVX-512 intrinsics; the portable ones without AVX-512.
 #if defined(__AVX512F__)
 // GCC 12's avx512fintrin.h trips -W(maybe-)uninitialized on its own `__m512 __Y = __Y` (GCC PR 105593, fixed in
-// GCC 13); the warning is silenced for the lines of that header only.
+// GCC 13); the warning is silenced for the lines of that header only (clang has no -Wmaybe-uninitialized).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #endif
