@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz/, clang with ASan + UBSan, build-fuzz/) and fuzzes each for SECONDS from its
-# seeds (tests/fuzz/corpus/<target>/), as many at once as there are cores. docs/reliability.md has the targets.
+# Builds the libFuzzer targets (tests/fuzz/) in the ASan + UBSan build, build-asan/ (launch/sanitizer_build.sh), and
+# fuzzes each for SECONDS from its seeds (tests/fuzz/corpus/<target>/), as many at once as there are cores.
+# docs/reliability.md has the targets.
 #   launch/fuzz.sh [SECONDS] [TARGET...]     default 60 s each, every target
-# Each run's corpus grows in build-fuzz/corpus/<target>/ (the committed seeds are copied in first and kept as they
-# are); libFuzzer's log is build-fuzz/logs/<target>.log. A crash, leak, hang (-timeout) or oversized allocation
-# (-malloc_limit_mb) is written to build-fuzz/findings/<target>/ and fails the script naming it: fix the code, then
+# Each run's corpus grows in build-asan/corpus/<target>/ (the committed seeds are copied in first and kept as they
+# are); libFuzzer's log is build-asan/logs/<target>.log. A crash, leak, hang (-timeout) or oversized allocation
+# (-malloc_limit_mb) is written to build-asan/findings/<target>/ and fails the script naming it: fix the code, then
 # commit the input under tests/fuzz/regressions/<target>/, which fuzz_replay_test replays in every build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,22 +17,12 @@ targets=("${@:-${all[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: error: no fuzz target '$t'; valid: ${all[*]}" >&2; exit 2; }
 done
-"$root/launch/setup.sh" >/dev/null
-
-build="$root/build-fuzz"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DRINGTRAIN_CUDA=OFF \
-    -DRINGTRAIN_BENCH=OFF -DRINGTRAIN_TESTS=ON -DRINGTRAIN_SANITIZE=address -DRINGTRAIN_FUZZ=ON >/dev/null
-fi
-cmake --build "$build" -j "$(nproc)" --target fuzzers
-
-supp="$root/tests/sanitizers"
+source "$root/launch/sanitizer_build.sh"
+sanitizer_build address fuzzers
 # leak_check_at_exit=0: libFuzzer checks every input for leaks itself; at exit LeakSanitizer would report what Open
 # MPI's initialisation keeps, with stacks its fast unwinder cannot follow through Debian's libraries (no frame
 # pointers), so that lsan.supp cannot match them.
 export ASAN_OPTIONS="detect_leaks=1:leak_check_at_exit=0:abort_on_error=1:strict_string_checks=1"
-export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
 export OMP_NUM_THREADS=1
 
 mkdir -p "$build/logs"
@@ -71,7 +62,7 @@ for t in "${targets[@]}"; do
 done
 if [ "${#failed[@]}" -gt 0 ]; then
   for t in "${failed[@]}"; do
-    echo "fuzz.sh: fuzz_$t found a failure: $(ls "$build/findings/$t" | head -1) (log: build-fuzz/logs/$t.log):" >&2
+    echo "fuzz.sh: fuzz_$t found a failure: $(ls "$build/findings/$t" | head -1) (log: build-asan/logs/$t.log):" >&2
     grep -m1 -E "ERROR: |runtime error|wrong result|terminate called|Assertion" "$build/logs/$t.log" >&2 || tail -5 "$build/logs/$t.log" >&2
   done
   exit 1

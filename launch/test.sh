@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Set up, build, and run the whole test suite with ctest (what CI runs). Extra arguments go to ctest.
-# The sanitizer suites and the fuzzers run apart: launch/sanitizers.sh address|thread, launch/fuzz.sh [SECONDS].
+# What CI runs: set up, build, and run the whole test suite with ctest; then the ASan + UBSan suite (every suite but
+# the long learning runs below, launch/sanitizers.sh) and every fuzz target for 30 s (launch/fuzz.sh), in one clang
+# build. Arguments narrow the run to the plain suite: they go to its ctest, and the sanitizer stages are skipped.
+# ThreadSanitizer runs apart (launch/sanitizers.sh thread); docs/reliability.md says what each covers.
 # The set-up includes Slurm and munge (setup.sh --with-slurm): CI runs the slurm label too.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/launch/setup.sh" --with-slurm
-cd "$root/build"
-exec ctest --output-on-failure --timeout 600 "$@"
+(cd "$root/build" && ctest --output-on-failure --timeout 600 "$@")
+[ "$#" -eq 0 ] || exit 0
+
+# Under ASan these take 1-2 min each and test learning (a loss falling over hundreds of steps), not new code paths:
+# the plain suite runs them, and the short tests reach the same kernels, model and trainer under ASan.
+long='^(ModelBf16\.CopyTaskLearnsLikeFp32|ModelTraining\.CopyTaskLongRangeLossFalls|ModelTraining\.OverfitsOneBatch)$'
+"$root/launch/sanitizers.sh" address -j "$(nproc)" -E "$long"
+"$root/launch/fuzz.sh" 30

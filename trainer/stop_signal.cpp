@@ -3,18 +3,23 @@
 
 #include <pthread.h>
 
+#include <atomic>
+
 namespace rt {
 namespace {
 
-volatile sig_atomic_t g_received = 0;
+// The handler runs on the watcher thread and received() on others: a volatile sig_atomic_t is only safe within one
+// thread (ThreadSanitizer reported the race), a lock-free atomic is safe across threads and in a signal handler.
+std::atomic<int> g_received{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 void on_stop_signal(int signal) {
-  if (g_received != 0) {  // the second request: stop now
+  if (g_received.load() != 0) {  // the second request: stop now
     ::signal(signal, SIG_DFL);
     ::raise(signal);
     return;
   }
-  g_received = signal;
+  g_received.store(signal);
 }
 
 sigset_t stop_set() {
@@ -28,7 +33,7 @@ sigset_t stop_set() {
 }  // namespace
 
 StopSignals::StopSignals() {
-  g_received = 0;
+  g_received.store(0);
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
@@ -60,6 +65,6 @@ StopSignals::~StopSignals() {
   pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
 }
 
-int StopSignals::received() { return g_received; }
+int StopSignals::received() { return g_received.load(); }
 
 }  // namespace rt

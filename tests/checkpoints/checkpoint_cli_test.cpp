@@ -55,8 +55,8 @@ class CheckpointCli : public ::testing::Test {
     if (ranks > 1)
       cmd += std::string(MPIEXEC) + " -n " + std::to_string(ranks) +
              " --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none ";
-    return rt_test::run_command(cmd + RINGTRAIN_BIN + " train --config " + kTiny + " --set log.every=1 --set log.dir=" +
-                                run_dir(name) + " " + args);
+    return rt_test::run_command(cmd + RINGTRAIN_BIN + " train --config " + kTiny +
+                                " --set log.every=1 --set log.dir=" + run_dir(name) + " " + args);
   }
 
   // step -> loss from a run's metrics.jsonl (every line must be a step record).
@@ -126,21 +126,25 @@ TEST_F(CheckpointCli, ResumeIsBitExactInBf16) {
 // gives one rank's losses, for dynamic (which scales for the global length, not a rank's) and yarn (which also scales
 // cos and sin); the same runs with plain RoPE differ (weights start large so that positions matter). The checkpoint's
 // config.json carries HF's keys (transformers' own check: bench/peer/hf_load_check.py, ctest hf_parity).
+// With weights that large, each step amplifies rounding ~10x: 1 rank against cp 2 differs by 7e-9, 7e-7, 3e-6 relative
+// at steps 1-3 (g++), 3e-8, 2e-6, 2e-5 (clang with ASan, launch/sanitizers.sh); scaling moves the loss by 0.5-2%.
 TEST_F(CheckpointCli, RopeScalingAtGlobalPositionsOnEveryRank) {
+  constexpr double kLargeWeightTolerance = 1e-4;
   const std::string base = "--set train.steps=3 --set checkpoint.every=0 --set model.initializer_range=0.5";
   ASSERT_EQ(train("plain", base).code, 0);
   auto plain = losses("plain");
   for (const std::string type : {"dynamic", "yarn"}) {
-    const std::string args = base + " --set model.rope_scaling.rope_type=" + type +
-                             " --set model.rope_scaling.factor=4 --set model.rope_scaling.original_max_position_embeddings=16";
+    const std::string args =
+        base + " --set model.rope_scaling.rope_type=" + type +
+        " --set model.rope_scaling.factor=4 --set model.rope_scaling.original_max_position_embeddings=16";
     ASSERT_EQ(train(type + "_one", args).code, 0);
     const Outcome two = train(type + "_two", args + " --set parallel.cp=2", 2);
     ASSERT_EQ(two.code, 0) << two.output;
     auto one = losses(type + "_one"), cp2 = losses(type + "_two");
     ASSERT_EQ(cp2.size(), 3u);
     for (const auto& [step, loss] : cp2) {
-      EXPECT_NEAR(loss, one[step], kRankCountTolerance * one[step]) << type << " step " << step;
-      EXPECT_GT(std::abs(loss - plain[step]), 100 * kRankCountTolerance * loss) << type << ": scaling changed nothing";
+      EXPECT_NEAR(loss, one[step], kLargeWeightTolerance * one[step]) << type << " step " << step;
+      EXPECT_GT(std::abs(loss - plain[step]), 10 * kLargeWeightTolerance * loss) << type << ": scaling changed nothing";
     }
     std::ifstream in(ckpt(type + "_one", 3) + "/config.json");
     const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -148,11 +152,12 @@ TEST_F(CheckpointCli, RopeScalingAtGlobalPositionsOnEveryRank) {
   }
 }
 
-// train.recompute = full on the ring (cp 2: each recomputed forward exchanges K/V again): the same weights, bit for bit,
-// with a smaller activation footprint said at start.
+// train.recompute = full on the ring (cp 2: each recomputed forward exchanges K/V again): the same weights, bit for
+// bit, with a smaller activation footprint said at start.
 TEST_F(CheckpointCli, RecomputeIsBitIdenticalOnTheRing) {
-  const std::string args = "--set train.steps=3 --set checkpoint.every=0 --set model.num_hidden_layers=3 "
-                           "--set parallel.cp=2";
+  const std::string args =
+      "--set train.steps=3 --set checkpoint.every=0 --set model.num_hidden_layers=3 "
+      "--set parallel.cp=2";
   const Outcome none = train("none", args, 2), full = train("full", args + " --set train.recompute=full", 2);
   ASSERT_EQ(none.code, 0) << none.output;
   ASSERT_EQ(full.code, 0) << full.output;
@@ -163,10 +168,11 @@ TEST_F(CheckpointCli, RecomputeIsBitIdenticalOnTheRing) {
 // Resuming into a longer context with new RoPE settings (a length stage by hand) is allowed and said at start.
 TEST_F(CheckpointCli, ResumeAtALongerLengthWithNewRopeIsSaid) {
   ASSERT_EQ(train("short", "--set train.steps=2 --set checkpoint.every=2").code, 0);
-  const Outcome o = train("long", "--set train.steps=3 --set train.seq_len=128 --set model.rope_scaling.rope_type=yarn "
-                                  "--set model.rope_scaling.factor=2 "
-                                  "--set model.rope_scaling.original_max_position_embeddings=64 --resume " +
-                                      ckpt("short", 2));
+  const Outcome o = train("long",
+                          "--set train.steps=3 --set train.seq_len=128 --set model.rope_scaling.rope_type=yarn "
+                          "--set model.rope_scaling.factor=2 "
+                          "--set model.rope_scaling.original_max_position_embeddings=64 --resume " +
+                              ckpt("short", 2));
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_TRUE(contains(o.output, {"resuming at seq_len 128; checkpoint trained at 64",
                                   "model.rope_scaling.rope_type: checkpoint default, config yarn",
@@ -177,8 +183,9 @@ TEST_F(CheckpointCli, ResumeAtALongerLengthWithNewRopeIsSaid) {
 // train.stages: two stages in one job (64 tokens on dp 2, then 128 tokens with another rope_theta on cp 2, the same
 // two ranks) equal stage 1 followed by a resume into stage 2, bit for bit; the second stage says what changed.
 TEST_F(CheckpointCli, StagesEqualStageOneThenAResumeIntoStageTwo) {
-  const std::string stages = "--set parallel.dp=2 --set 'train.stages=[{steps: 2, seq_len: 64}, "
-                             "{steps: 2, seq_len: 128, rope_theta: 20000.0, cp: 2}]'";
+  const std::string stages =
+      "--set parallel.dp=2 --set 'train.stages=[{steps: 2, seq_len: 64}, "
+      "{steps: 2, seq_len: 128, rope_theta: 20000.0, cp: 2}]'";
   const Outcome staged = train("staged", stages, 2);
   ASSERT_EQ(staged.code, 0) << staged.output;
   EXPECT_TRUE(contains(staged.output, {"stage 1 of 2 | until step 2", "step 2/4", "stage 2 of 2 | until step 4",
@@ -205,7 +212,8 @@ TEST_F(CheckpointCli, ResumeOnAnotherRankCount) {
   ASSERT_EQ(train("two", eight + " --set parallel.cp=2", 2).code, 0);
   Outcome to_cp2 = train("one_to_cp2", eight + " --set parallel.cp=2 --resume " + ckpt("one", 4), 2);
   ASSERT_EQ(to_cp2.code, 0) << to_cp2.output;
-  EXPECT_TRUE(contains(to_cp2.output, {"saved by 1 rank (dp 1 x cp 1), now 2 ranks (dp 1 x cp 2)", "parallel.cp: checkpoint 1, config 2"}));
+  EXPECT_TRUE(contains(to_cp2.output, {"saved by 1 rank (dp 1 x cp 1), now 2 ranks (dp 1 x cp 2)",
+                                       "parallel.cp: checkpoint 1, config 2"}));
   ASSERT_EQ(train("one_to_dp2", eight + " --set parallel.dp=2 --resume " + ckpt("one", 4), 2).code, 0);
   Outcome to_one = train("two_to_one", eight + " --resume " + ckpt("two", 4));
   ASSERT_EQ(to_one.code, 0) << to_one.output;
@@ -256,7 +264,8 @@ TEST_F(CheckpointCli, UlyssesLayoutsEqualOneRankAndResumeAcrossLayouts) {
   Outcome to_one = train("u2_to_one", eight + " --resume " + ckpt("u2", 4));
   ASSERT_EQ(to_one.code, 0) << to_one.output;
   EXPECT_TRUE(contains(to_one.output, {"saved by 2 ranks (dp 1 x cp 1 x ulysses 2), now 1 rank"}));
-  Outcome to_2d = train("one_to_2d", eight + " --set parallel.cp=2 --set parallel.ulysses=2 --resume " + ckpt("one", 4), 4);
+  Outcome to_2d =
+      train("one_to_2d", eight + " --set parallel.cp=2 --set parallel.ulysses=2 --resume " + ckpt("one", 4), 4);
   ASSERT_EQ(to_2d.code, 0) << to_2d.output;
   EXPECT_TRUE(contains(to_2d.output, {"now 4 ranks (dp 1 x cp 2 x ulysses 2)", "Ulysses groups: ranks 0-1",
                                       "communication | per step, rank 0 sent: ring ", " MB (waited ", "all-to-all "}));
@@ -264,7 +273,8 @@ TEST_F(CheckpointCli, UlyssesLayoutsEqualOneRankAndResumeAcrossLayouts) {
   for (const char* run : {"u2", "u2_to_one", "one_to_2d"}) {
     auto got = losses(run);
     ASSERT_EQ(got.size(), std::string(run) == "u2" ? 8u : 4u) << run;
-    for (const auto& [step, loss] : got) EXPECT_NEAR(loss, one[step], kRankCountTolerance * one[step]) << run << " step " << step;
+    for (const auto& [step, loss] : got)
+      EXPECT_NEAR(loss, one[step], kRankCountTolerance * one[step]) << run << " step " << step;
   }
 }
 
@@ -276,10 +286,11 @@ TEST_F(CheckpointCli, ResumeFallsBackPastACorruptCheckpoint) {
   flip_byte(ckpt("run", 6) + "/model.safetensors", fs::file_size(ckpt("run", 6) + "/model.safetensors") - 4);
   Outcome o = train("run", "--set train.steps=6 --set checkpoint.every=2 --set checkpoint.keep=0 --resume");
   ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_TRUE(contains(o.output, {"skipping checkpoint " + ckpt("run", 6) + ": " + ckpt("run", 6) + "/model.safetensors: tensor model.norm.weight",
+  EXPECT_TRUE(contains(o.output, {"skipping checkpoint " + ckpt("run", 6) + ": " + ckpt("run", 6) +
+                                      "/model.safetensors: tensor model.norm.weight",
                                   "fails its checksum", "resuming from " + ckpt("run", 4) + ": step 4", "step 5/6"}));
   EXPECT_TRUE(same_state(ckpt("whole", 6), ckpt("run", 6)));  // step 6 saved anew, and right
-  EXPECT_EQ(losses("run").size(), 6u);                          // steps 5 and 6 recorded once
+  EXPECT_EQ(losses("run").size(), 6u);                        // steps 5 and 6 recorded once
 }
 
 TEST_F(CheckpointCli, CorruptOrTruncatedCheckpointIsRefusedByName) {
@@ -302,12 +313,13 @@ TEST_F(CheckpointCli, CorruptOrTruncatedCheckpointIsRefusedByName) {
 
 TEST_F(CheckpointCli, OtherModelShapeIsRefusedListingTheKeys) {
   ASSERT_EQ(train("run", "--set train.steps=2").code, 0);
-  Outcome o = train("run", "--set train.steps=4 --set model.hidden_size=64 --set model.num_hidden_layers=3 "
-                           "--set model.rope_theta=500000.0 --resume");
+  Outcome o = train("run",
+                    "--set train.steps=4 --set model.hidden_size=64 --set model.num_hidden_layers=3 "
+                    "--set model.rope_theta=500000.0 --resume");
   EXPECT_EQ(o.code, 2) << o.output;
-  EXPECT_TRUE(contains(o.output, {"ringtrain: error: checkpoint " + ckpt("run", 2) + " holds a model of another shape",
-                                  "model.hidden_size: checkpoint 128, config 64",
-                                  "model.num_hidden_layers: checkpoint 2, config 3"}));
+  EXPECT_TRUE(contains(
+      o.output, {"ringtrain: error: checkpoint " + ckpt("run", 2) + " holds a model of another shape",
+                 "model.hidden_size: checkpoint 128, config 64", "model.num_hidden_layers: checkpoint 2, config 3"}));
   EXPECT_EQ(o.output.find("rope_theta"), std::string::npos) << "not a shape key: " << o.output;
   // A fresh start when the directory holds no checkpoint yet (a first run launched with --resume).
   o = train("fresh", "--set train.steps=1 --resume");
@@ -339,11 +351,12 @@ TEST_F(CheckpointCli, ResumeWithoutConfigContinuesWithTheCheckpointsConfig) {
   EXPECT_EQ(model.front(), (std::pair<std::string, std::vector<int64_t>>{"model.embed_tokens.weight", {256, 128}}));
 
   // A checkpoint named by PATH, with overrides: one more step, into another log.dir.
-  o = rt_test::run_command(ringtrain + "--resume " + ckpt("run", 6) + " --set train.steps=7 --set log.dir=" +
-                           run_dir("more"));
+  o = rt_test::run_command(ringtrain + "--resume " + ckpt("run", 6) +
+                           " --set train.steps=7 --set log.dir=" + run_dir("more"));
   ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_TRUE(contains(o.output, {"resuming from " + ckpt("run", 6) + ": step 6", "step 7/7",
-                                  "train.steps: checkpoint 6, config 7", "log.dir: checkpoint " + run_dir("run") + ", config " + run_dir("more")}));
+  EXPECT_TRUE(contains(
+      o.output, {"resuming from " + ckpt("run", 6) + ": step 6", "step 7/7", "train.steps: checkpoint 6, config 7",
+                 "log.dir: checkpoint " + run_dir("run") + ", config " + run_dir("more")}));
   const Checkpoint more = checkpoint_read(ckpt("more", 7));
   EXPECT_EQ(more.tensors(kModelFile), model);
   EXPECT_TRUE(contains(more.info().config_yaml, {"hidden_size: 128", "steps: 7", "seq_len: 64"}));
@@ -380,11 +393,15 @@ TEST_F(CheckpointCli, WriteKilledMidwayLeavesThePreviousCheckpoint) {
 // SIGTERM to one rank of an mpirun job (as Slurm preemption signals the tasks): every rank finishes its step,
 // the checkpoint is saved, the job exits 0; the checkpoint verifies and the run resumes from it.
 TEST_F(CheckpointCli, SigtermSavesAndExitsUnderMpirun) {
-  rt_test::BackgroundCommand job(std::string(MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader "
-                                 "--bind-to none " + RINGTRAIN_BIN + " train --config " + kTiny +
-                                 " --set train.steps=100000 --set checkpoint.every=0 --set parallel.cp=2 --set log.every=1"
-                                 " --set log.dir=" + run_dir("run"),
-                                 run_dir("output.txt"));
+  rt_test::BackgroundCommand job(
+      std::string(MPIEXEC) +
+          " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader "
+          "--bind-to none " +
+          RINGTRAIN_BIN + " train --config " + kTiny +
+          " --set train.steps=100000 --set checkpoint.every=0 --set parallel.cp=2 --set log.every=1"
+          " --set log.dir=" +
+          run_dir("run"),
+      run_dir("output.txt"));
   ASSERT_TRUE(job.wait_for_output("step 1/100000", 120)) << job.output();
   std::vector<pid_t> ranks = job.children();
   ASSERT_EQ(ranks.size(), 2u) << job.output();
@@ -396,19 +413,22 @@ TEST_F(CheckpointCli, SigtermSavesAndExitsUnderMpirun) {
   std::vector<std::string> saved = checkpoint_candidates(run_dir("run") + "/checkpoints");
   ASSERT_EQ(saved.size(), 1u);
   const int64_t step = checkpoint_read(saved[0]).info().step;
-  EXPECT_TRUE(contains(output, {"step " + std::to_string(step) + "/100000 |", "every rank finished step " + std::to_string(step) + ","}));
+  EXPECT_TRUE(contains(output, {"step " + std::to_string(step) + "/100000 |",
+                                "every rank finished step " + std::to_string(step) + ","}));
   EXPECT_EQ(output.find("step " + std::to_string(step + 1) + "/"), std::string::npos) << output;
 
   Outcome resumed = train("run", "--set train.steps=" + std::to_string(step + 1) + " --set parallel.cp=2 --resume", 2);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
-  EXPECT_TRUE(contains(resumed.output, {"step " + std::to_string(step) + ",", "step " + std::to_string(step + 1) + "/"}));
+  EXPECT_TRUE(
+      contains(resumed.output, {"step " + std::to_string(step) + ",", "step " + std::to_string(step + 1) + "/"}));
 }
 
 // Ctrl-C on a single process does the same.
 TEST_F(CheckpointCli, SigintSavesAndExits) {
-  rt_test::BackgroundCommand job(std::string(RINGTRAIN_BIN) + " train --config " + kTiny +
-                                 " --set train.steps=100000 --set checkpoint.every=0 --set log.every=1 --set log.dir=" + run_dir("run"),
-                                 run_dir("output.txt"));
+  rt_test::BackgroundCommand job(
+      std::string(RINGTRAIN_BIN) + " train --config " + kTiny +
+          " --set train.steps=100000 --set checkpoint.every=0 --set log.every=1 --set log.dir=" + run_dir("run"),
+      run_dir("output.txt"));
   ASSERT_TRUE(job.wait_for_output("step 2/100000", 120)) << job.output();
   ASSERT_EQ(kill(job.pid(), SIGINT), 0);
   ASSERT_EQ(job.wait(120), 0) << job.output();
@@ -428,8 +448,8 @@ TEST_F(CheckpointCli, InspectPrintsAndVerifies) {
   flip_byte(optimizer, fs::file_size(optimizer) - 100);
   o = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + ckpt("run", 2));
   EXPECT_EQ(o.code, 2) << o.output;
-  EXPECT_TRUE(contains(o.output, {"BAD  optimizer.safetensors model.norm.weight.exp_avg_sq", "ringtrain: error: " + optimizer +
-                                  ": tensor model.norm.weight.exp_avg_sq"}));
+  EXPECT_TRUE(contains(o.output, {"BAD  optimizer.safetensors model.norm.weight.exp_avg_sq",
+                                  "ringtrain: error: " + optimizer + ": tensor model.norm.weight.exp_avg_sq"}));
   o = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + run_dir("nowhere"));
   EXPECT_EQ(o.code, 2) << o.output;
 }
@@ -437,7 +457,9 @@ TEST_F(CheckpointCli, InspectPrintsAndVerifies) {
 // A trained checkpoint, read by the standard-library Python reader: Hugging Face names and shapes for
 // config.json, and the values ringtrain's reader sees.
 TEST_F(CheckpointCli, IndependentReaderOnATrainedCheckpoint) {
-  ASSERT_EQ(train("run", "--set train.steps=2 --set model.num_key_value_heads=2 --set model.tie_word_embeddings=false").code, 0);
+  ASSERT_EQ(
+      train("run", "--set train.steps=2 --set model.num_key_value_heads=2 --set model.tie_word_embeddings=false").code,
+      0);
   Outcome o = rt_test::run_command(std::string(PYTHON3) + " " + READER_SCRIPT + " " + ckpt("run", 2));
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json read = nlohmann::json::parse(o.output);
