@@ -10,39 +10,59 @@
 # Prints markdown tables for docs/benchmarks.md (GPU, driver, date) and a verdict; exit 1 when a build, test or check
 # fails. The speed targets (H100, d=128, T=8k, causal: forward >= 250, fwd+bwd >= 200 TFLOP/s) are reported, met or
 # not, without failing the script.
+# From a bundle (launch/bundle.sh; this script is its bench/gpu_all.sh) step 1 is skipped: the bundle's programs run,
+# and its run-tests.sh runs the CUDA tests. docs/gpu.md has the command for a GPU machine.
 #   bench/gpu_all.sh              Environment: RINGTRAIN_GPU_BUILD (default <repo>/build-gpu), RINGTRAIN_PEER_DIR
 #                                 (default <repo>/../shared/bench: torch_llama_ref.py), PYTHON (a python with a CUDA
 #                                 PyTorch; default <repo>/.venv-bench/bin/python, else python3).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${RINGTRAIN_GPU_BUILD:-$root/build-gpu}"
-peer="${RINGTRAIN_PEER_DIR:-$root/../shared/bench}"
+bundle=0
+if [ -x "$root/run-tests.sh" ] && [ -f "$root/tests.list" ]; then
+  bundle=1
+  RINGTRAIN_BUNDLE="$root"
+  . "$root/env.sh"
+fi
+if [ "$bundle" = 1 ]; then build="$root" peer="${RINGTRAIN_PEER_DIR:-$root/bench/peer}"
+else build="${RINGTRAIN_GPU_BUILD:-$root/build-gpu}" peer="${RINGTRAIN_PEER_DIR:-$root/../shared/bench}"; fi
 fail=()
 
 command -v nvidia-smi >/dev/null && gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)" \
   || { echo "FAIL: no GPU here (nvidia-smi not found); run this on a GPU machine"; exit 2; }
 echo "GPU: $gpu | $(date -u +%Y-%m-%d) | $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo 'nvcc ?')"
 
-# 1. build
-t0=$SECONDS
-mkdir -p "$build"
-if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_CUDA=ON >"$build/configure.log" 2>&1; then
-  grep -m3 -i "could not find\|error" "$build/configure.log" || true
-  echo "FAIL: configuring the CUDA build failed (log: $build/configure.log). Machines without the Debian packages of"
-  echo "      launch/setup.sh (the lent GPU machines have none and reach no registry): see docs/gpu.md, 'Before the"
-  echo "      first GPU run'."
-  exit 1
-fi
-cmake --build "$build" -j "$(nproc)" >/dev/null || { echo "FAIL: the CUDA build failed"; exit 1; }
-echo "build: $((SECONDS - t0)) s"
+if [ "$bundle" = 1 ]; then
+  # 1-2 from the bundle: its CUDA tests, which must not skip on a GPU machine.
+  echo "bundle: $(head -1 "$root/MANIFEST.txt")"
+  tests_log="$(mktemp)"
+  "$root/run-tests.sh" 'cuda|Cuda|nccl|Nccl' | tee "$tests_log" | grep -v '^passed' || true
+  tail -1 "$tests_log" | grep -q ' 0 failed' || fail+=("CUDA tests")
+  if grep -q '^skipped' "$tests_log"; then
+    grep '^skipped' "$tests_log" | head -5
+    echo "note: some CUDA tests skipped (see above); nccl_ring_np2 needs two GPUs"
+  fi
+else
+  # 1. build
+  t0=$SECONDS
+  mkdir -p "$build"
+  if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRINGTRAIN_CUDA=ON >"$build/configure.log" 2>&1; then
+    grep -m3 -i "could not find\|error" "$build/configure.log" || true
+    echo "FAIL: configuring the CUDA build failed (log: $build/configure.log). Machines without the Debian packages of"
+    echo "      launch/setup.sh (the lent GPU machines have none and reach no registry): see docs/gpu.md, 'Before the"
+    echo "      first GPU run'."
+    exit 1
+  fi
+  cmake --build "$build" -j "$(nproc)" >/dev/null || { echo "FAIL: the CUDA build failed"; exit 1; }
+  echo "build: $((SECONDS - t0)) s"
 
-# 2. the CUDA tests, which must not skip on a GPU machine (their SIMT-emulator twins, simt*, are CI's business)
-if ! (cd "$build" && ctest --output-on-failure --timeout 900 -j "$(nproc)" -R 'cuda|Cuda|nccl|Nccl' -E 'simt' | tee "$build/gpu_tests.log" | tail -5); then
-  fail+=("CUDA tests")
-fi
-if grep -q "Skipped" "$build/gpu_tests.log" || grep -q "SKIPPED" "$build/Testing/Temporary/LastTest.log"; then
-  grep -h "Skipped\|no CUDA\|NCCL needs" "$build/Testing/Temporary/LastTest.log" | sort -u | head -5
-  echo "note: some CUDA tests skipped (see above); nccl_ring_np2 needs two GPUs"
+  # 2. the CUDA tests, which must not skip on a GPU machine (their SIMT-emulator twins, simt*, are CI's business)
+  if ! (cd "$build" && ctest --output-on-failure --timeout 900 -j "$(nproc)" -R 'cuda|Cuda|nccl|Nccl' -E 'simt' | tee "$build/gpu_tests.log" | tail -5); then
+    fail+=("CUDA tests")
+  fi
+  if grep -q "Skipped" "$build/gpu_tests.log" || grep -q "SKIPPED" "$build/Testing/Temporary/LastTest.log"; then
+    grep -h "Skipped\|no CUDA\|NCCL needs" "$build/Testing/Temporary/LastTest.log" | sort -u | head -5
+    echo "note: some CUDA tests skipped (see above); nccl_ring_np2 needs two GPUs"
+  fi
 fi
 
 # A python with a CUDA PyTorch for the peer columns, or none.

@@ -19,6 +19,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${RINGTRAIN_BIN:-$root/build/trainer/ringtrain}"
+# Outside the source tree (a bundle's share/ringtrain/launch/run.sh, launch/bundle.sh): the ringtrain on PATH.
+[ -n "${RINGTRAIN_BIN:-}" ] || [ -x "$bin" ] || bin="$(command -v ringtrain || echo "$bin")"
 
 die() {
   echo "run.sh: error: $*" >&2

@@ -8,7 +8,7 @@
 #                                                   (communicator and its exchange thread, gradient reducer, ring
 #                                                   attention, watchdog, rank failure, stop signals)
 # Labels left out: cluster and slurm (their nodes and daemons start ringtrain in namespaces and under slurmd, outside
-# this environment), hf (PyTorch reads the files).
+# this environment), hf (PyTorch reads the files), bundle (it packages a build for other machines).
 set -euo pipefail
 kind="${1:-}"
 shift || true
@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/sanitizer_build.sh"
 if [ "$kind" = address ]; then
   sanitizer_build address
   cd "$build"
-  exec ctest --output-on-failure --timeout 900 -LE '^(cluster|slurm|hf)$' "$@"
+  exec ctest --output-on-failure --timeout 900 -LE '^(cluster|slurm|hf|bundle)$' "$@"
 else
   # The threaded suites and what they launch.
   sanitizer_build thread ringtrain communicator_test gradient_reducer_test ring_attention_test mpi_watchdog_test \

@@ -16,7 +16,8 @@ done
 packages=(cmake ninja-build g++ pkg-config openmpi-bin libopenmpi-dev libyaml-cpp-dev libgtest-dev libgmock-dev
           libbenchmark-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libprotobuf-dev protobuf-compiler
           python3 iproute2 libcairo2-dev fonts-dejavu-core libisal-dev
-          clang libclang-rt-dev libomp-dev)  # clang, libFuzzer and clang's OpenMP: launch/fuzz.sh
+          clang libclang-rt-dev libomp-dev  # clang, libFuzzer and clang's OpenMP: launch/fuzz.sh
+          patchelf debootstrap)  # launch/bundle.sh, and the minimal Debian root its test runs it in
 slurm_packages=(slurm-wlm munge)
 if [ "$with_slurm" = 1 ]; then packages+=("${slurm_packages[@]}"); fi
 missing=()

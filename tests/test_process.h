@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_paths.h"
 namespace rt_test {
 
 // Passes when `text` contains every fragment; otherwise shows the text and the first missing fragment.
@@ -86,8 +87,10 @@ class BackgroundCommand {
   int wait(double timeout_s) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
     while (!done_ && std::chrono::steady_clock::now() < end) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) done_ = true;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (waitpid(pid_, &status_, WNOHANG) == pid_)
+        done_ = true;
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (!done_) return -2;
     return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;

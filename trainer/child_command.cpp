@@ -1,9 +1,10 @@
-// child_command_run: popen with the MPI singleton's environment stripped.
+// child_command_run: popen with the MPI singleton's environment stripped (and a bundle's set again).
 #include "trainer/child_command.h"
 
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/check.h"
 
@@ -31,7 +32,13 @@ ChildResult child_command_run(const std::string& command) {
     for (const char* prefix : {"OMPI_", "PMIX_", "OPAL_", "ORTE_", "PRTE_"})
       if (key.rfind(prefix, 0) == 0) line.append(" -u ").append(key);
   }
-  line.append(" sh -c ").append(shell_quote(command)).append(" 2>&1");
+  // Run from a bundle (launch/bundle.sh), Open MPI's install paths are among the variables stripped: the bundle's
+  // env.sh sets them again.
+  const char* bundle = std::getenv("RINGTRAIN_BUNDLE");
+  std::string script = command;
+  if (bundle && *bundle && access((std::string(bundle) + "/env.sh").c_str(), R_OK) == 0)
+    script = ". " + shell_quote(std::string(bundle) + "/env.sh") + " && " + command;
+  line.append(" sh -c ").append(shell_quote(script)).append(" 2>&1");
   FILE* pipe = popen(line.c_str(), "r");
   RT_USER_CHECK(pipe != nullptr, "cannot start /bin/sh to run: " + command);
   ChildResult r;

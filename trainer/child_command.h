@@ -11,7 +11,8 @@ struct ChildResult {
 };
 
 // Runs `command` under /bin/sh with every OMPI_, PMIX_, OPAL_, ORTE_ and PRTE_ variable unset (an MPI singleton has
-// them; an mpirun that inherits them exits at once). Throws rt::UserError when no shell can start.
+// them; an mpirun that inherits them exits at once), then, from a bundle ($RINGTRAIN_BUNDLE), its env.sh sourced.
+// Throws rt::UserError when no shell can start.
 ChildResult child_command_run(const std::string& command);
 
 // `text` as one single-quoted shell word.

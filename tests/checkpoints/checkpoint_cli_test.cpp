@@ -27,7 +27,7 @@ using rt_test::contains;
 using rt_test::flip_byte;
 using rt_test::Outcome;
 
-const std::string kTiny = std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml";
+const std::string kTiny = rt_test::source_dir() + "/configs/tiny.yaml";
 
 // Reduction order changes a loss by ~1e-8 relative between rank counts (measured: 1 rank vs cp 2 vs dp 2 on
 // configs/tiny.yaml, steps 1-8); consecutive steps' losses differ by ~2e-2, so a resume off by one step or one
@@ -53,9 +53,9 @@ class CheckpointCli : public ::testing::Test {
   Outcome train(const std::string& name, const std::string& args, int ranks = 1, const std::string& env = "") {
     std::string cmd = env + " timeout 300 ";
     if (ranks > 1)
-      cmd += std::string(MPIEXEC) + " -n " + std::to_string(ranks) +
+      cmd += rt_test::mpiexec() + " -n " + std::to_string(ranks) +
              " --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none ";
-    return rt_test::run_command(cmd + RINGTRAIN_BIN + " train --config " + kTiny +
+    return rt_test::run_command(cmd + rt_test::program(RINGTRAIN_BIN) + " train --config " + kTiny +
                                 " --set log.every=1 --set log.dir=" + run_dir(name) + " " + args);
   }
 
@@ -337,7 +337,7 @@ TEST_F(CheckpointCli, ResumeWithoutConfigContinuesWithTheCheckpointsConfig) {
   const std::string args = "--set train.steps=6 --set checkpoint.every=2";
   ASSERT_NE(train("run", args, 1, "RINGTRAIN_TEST_KILL_DURING_SAVE=4").code, 0);  // dies saving step 4: latest is 2
   ASSERT_EQ(train("whole", args).code, 0);
-  const std::string ringtrain = std::string("timeout 300 ") + RINGTRAIN_BIN + " train ";
+  const std::string ringtrain = std::string("timeout 300 ") + rt_test::program(RINGTRAIN_BIN) + " train ";
 
   // No PATH: the latest under checkpoint.dir of the defaults and --set, here log.dir.
   Outcome o = rt_test::run_command(ringtrain + "--set log.dir=" + run_dir("run") + " --resume");
@@ -378,7 +378,7 @@ TEST_F(CheckpointCli, WriteKilledMidwayLeavesThePreviousCheckpoint) {
   std::string latest;
   std::ifstream(root / "latest") >> latest;
   EXPECT_EQ(latest, "step_00000002");
-  Outcome inspect = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + root.string());
+  Outcome inspect = rt_test::run_command(rt_test::program(RINGTRAIN_BIN) + " inspect " + root.string());
   EXPECT_EQ(inspect.code, 0) << inspect.output;
 
   Outcome resumed = train("run", args + " --resume");
@@ -394,10 +394,10 @@ TEST_F(CheckpointCli, WriteKilledMidwayLeavesThePreviousCheckpoint) {
 // the checkpoint is saved, the job exits 0; the checkpoint verifies and the run resumes from it.
 TEST_F(CheckpointCli, SigtermSavesAndExitsUnderMpirun) {
   rt_test::BackgroundCommand job(
-      std::string(MPIEXEC) +
+      rt_test::mpiexec() +
           " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader "
           "--bind-to none " +
-          RINGTRAIN_BIN + " train --config " + kTiny +
+          rt_test::program(RINGTRAIN_BIN) + " train --config " + kTiny +
           " --set train.steps=100000 --set checkpoint.every=0 --set parallel.cp=2 --set log.every=1"
           " --set log.dir=" +
           run_dir("run"),
@@ -426,7 +426,7 @@ TEST_F(CheckpointCli, SigtermSavesAndExitsUnderMpirun) {
 // Ctrl-C on a single process does the same.
 TEST_F(CheckpointCli, SigintSavesAndExits) {
   rt_test::BackgroundCommand job(
-      std::string(RINGTRAIN_BIN) + " train --config " + kTiny +
+      rt_test::program(RINGTRAIN_BIN) + " train --config " + kTiny +
           " --set train.steps=100000 --set checkpoint.every=0 --set log.every=1 --set log.dir=" + run_dir("run"),
       run_dir("output.txt"));
   ASSERT_TRUE(job.wait_for_output("step 2/100000", 120)) << job.output();
@@ -438,7 +438,7 @@ TEST_F(CheckpointCli, SigintSavesAndExits) {
 
 TEST_F(CheckpointCli, InspectPrintsAndVerifies) {
   ASSERT_EQ(train("run", "--set train.steps=2 --set parallel.cp=2", 2).code, 0);
-  Outcome o = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + ckpt("run", 2));
+  Outcome o = rt_test::run_command(rt_test::program(RINGTRAIN_BIN) + " inspect " + ckpt("run", 2));
   EXPECT_EQ(o.code, 0) << o.output;
   EXPECT_TRUE(contains(o.output, {"step        2 (optimizer step 2), 1024 tokens seen", "copy: next global sequence 16",
                                   "data: splitmix64 seed 1234 counter 16", "2 ranks = dp 1 x cp 2", "hidden_size: 128",
@@ -446,21 +446,23 @@ TEST_F(CheckpointCli, InspectPrintsAndVerifies) {
                                   "verified: 3 files and 61 tensors, every checksum matches"}));
   const std::string optimizer = ckpt("run", 2) + "/optimizer.safetensors";
   flip_byte(optimizer, fs::file_size(optimizer) - 100);
-  o = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + ckpt("run", 2));
+  o = rt_test::run_command(rt_test::program(RINGTRAIN_BIN) + " inspect " + ckpt("run", 2));
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_TRUE(contains(o.output, {"BAD  optimizer.safetensors model.norm.weight.exp_avg_sq",
                                   "ringtrain: error: " + optimizer + ": tensor model.norm.weight.exp_avg_sq"}));
-  o = rt_test::run_command(std::string(RINGTRAIN_BIN) + " inspect " + run_dir("nowhere"));
+  o = rt_test::run_command(rt_test::program(RINGTRAIN_BIN) + " inspect " + run_dir("nowhere"));
   EXPECT_EQ(o.code, 2) << o.output;
 }
 
 // A trained checkpoint, read by the standard-library Python reader: Hugging Face names and shapes for
 // config.json, and the values ringtrain's reader sees.
 TEST_F(CheckpointCli, IndependentReaderOnATrainedCheckpoint) {
+  if (!rt_test::runnable(rt_test::python3())) GTEST_SKIP() << "no python3 at " << rt_test::python3();
   ASSERT_EQ(
       train("run", "--set train.steps=2 --set model.num_key_value_heads=2 --set model.tie_word_embeddings=false").code,
       0);
-  Outcome o = rt_test::run_command(std::string(PYTHON3) + " " + READER_SCRIPT + " " + ckpt("run", 2));
+  Outcome o = rt_test::run_command(rt_test::python3() + " " + rt_test::source_dir() +
+                                   "/tests/checkpoints/read_safetensors.py " + ckpt("run", 2));
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json read = nlohmann::json::parse(o.output);
   Checkpoint c = checkpoint_read(ckpt("run", 2));

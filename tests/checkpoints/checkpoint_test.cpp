@@ -21,6 +21,11 @@ namespace rt {
 namespace {
 
 namespace fs = std::filesystem;
+
+// tests/checkpoints/read_safetensors.py, an independent reader (Python's standard library only), on a checkpoint.
+std::string reader_command(const std::string& dir) {
+  return rt_test::python3() + " " + rt_test::source_dir() + "/tests/checkpoints/read_safetensors.py " + dir;
+}
 using rt_test::contains;
 using rt_test::flip_byte;
 
@@ -72,26 +77,34 @@ struct TinyState {
     info.dp = 1;
     info.sharding = "zigzag";
     info.config_yaml = "model:\n  hidden_size: 8\n";
-    contents.hf_config_json = nlohmann::json{{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
-                                             {"hidden_size", c}, {"intermediate_size", i}, {"num_hidden_layers", 2},
-                                             {"num_attention_heads", h}, {"num_key_value_heads", hk}, {"head_dim", d},
-                                             {"vocab_size", v}, {"tie_word_embeddings", false}}
-                                  .dump();
+    contents.hf_config_json = nlohmann::json{
+        {"architectures", {"LlamaForCausalLM"}},
+        {"model_type", "llama"},
+        {"hidden_size", c},
+        {"intermediate_size", i},
+        {"num_hidden_layers", 2},
+        {"num_attention_heads", h},
+        {"num_key_value_heads", hk},
+        {"head_dim", d},
+        {"vocab_size", v},
+        {"tie_word_embeddings",
+         false}}.dump();
   }
 };
 
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("ringtrain_checkpoint_test_" + std::to_string(getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() / ("ringtrain_checkpoint_test_" + std::to_string(getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  std::string write(int64_t step, int64_t keep = 0) { return checkpoint_write(root_.string(), TinyState(step).contents, keep).dir; }
+  std::string write(int64_t step, int64_t keep = 0) {
+    return checkpoint_write(root_.string(), TinyState(step).contents, keep).dir;
+  }
 
   // The UserError message of reading `dir`, or "" when it verifies.
   static std::string read_error(const std::string& dir) {
@@ -168,7 +181,8 @@ TEST_F(CheckpointTest, WriteReadRoundTrip) {
   EXPECT_EQ(info.sharding, "zigzag");
   EXPECT_EQ(info.config_yaml, want.config_yaml);
   EXPECT_FALSE(info.created_utc.empty());
-  for (const auto& [file, tensors] : {std::pair{kModelFile, &state.contents.model}, std::pair{kOptimizerFile, &state.contents.optimizer}}) {
+  for (const auto& [file, tensors] :
+       {std::pair{kModelFile, &state.contents.model}, std::pair{kOptimizerFile, &state.contents.optimizer}}) {
     ASSERT_EQ(c.tensors(file).size(), tensors->size() + (file == std::string(kOptimizerFile)));
     for (const HostTensor& t : *tensors) {
       const float* data = c.f32(file, t.name);
@@ -268,10 +282,10 @@ TEST_F(CheckpointTest, InspectPrintsTheManifestAndVerdicts) {
   std::fclose(out);
   std::string printed(text, size);
   free(text);
-  EXPECT_TRUE(contains(printed, {"checkpoint  " + dir, "step        13 (optimizer step 13), 13312 tokens seen",
-                                 "mesh        2 ranks = dp 1 x cp 2, zigzag sharding", "hidden_size: 8",
-                                 "ok   model.safetensors", "model.layers.1.mlp.down_proj.weight", "[8, 12]",
-                                 "verified: 3 files and"}));
+  EXPECT_TRUE(contains(
+      printed, {"checkpoint  " + dir, "step        13 (optimizer step 13), 13312 tokens seen",
+                "mesh        2 ranks = dp 1 x cp 2, zigzag sharding", "hidden_size: 8", "ok   model.safetensors",
+                "model.layers.1.mlp.down_proj.weight", "[8, 12]", "verified: 3 files and"}));
   flip_byte(fs::path(dir) / kModelFile, fs::file_size(fs::path(dir) / kModelFile) - 1);  // lm_head's last value
   out = open_memstream(&text, &size);
   EXPECT_THROW(checkpoint_inspect(dir, out), UserError);
@@ -284,13 +298,15 @@ TEST_F(CheckpointTest, InspectPrintsTheManifestAndVerdicts) {
 // Our safetensors, read by an independent reader written from the format's specification (Python, standard
 // library only): the same tensors, shapes and values, and the Hugging Face Llama names config.json implies.
 TEST_F(CheckpointTest, IndependentReaderSeesOurLayout) {
+  if (!rt_test::runnable(rt_test::python3())) GTEST_SKIP() << "no python3 at " << rt_test::python3();
   TinyState state(14);
   const std::string dir = checkpoint_write(root_.string(), state.contents, 0).dir;
-  rt_test::Outcome o = rt_test::run_command(std::string(PYTHON3) + " " + READER_SCRIPT + " " + dir);
+  rt_test::Outcome o = rt_test::run_command(reader_command(dir));
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json read = nlohmann::json::parse(o.output);
   EXPECT_EQ(read[kModelFile]["metadata"]["format"], "pt");
-  for (const auto& [file, tensors] : {std::pair{kModelFile, &state.contents.model}, std::pair{kOptimizerFile, &state.contents.optimizer}}) {
+  for (const auto& [file, tensors] :
+       {std::pair{kModelFile, &state.contents.model}, std::pair{kOptimizerFile, &state.contents.optimizer}}) {
     for (const HostTensor& t : *tensors) {
       const nlohmann::json& r = read[file]["tensors"][t.name];
       const size_t n = static_cast<size_t>(shape_numel(t.shape));
@@ -312,7 +328,7 @@ TEST_F(CheckpointTest, IndependentReaderSeesOurLayout) {
   }
   bytes.replace(bytes.find("model.norm.weight"), 17, "model.norm.wEight");
   std::ofstream(fs::path(dir) / kModelFile, std::ios::binary) << bytes;
-  o = rt_test::run_command(std::string(PYTHON3) + " " + READER_SCRIPT + " " + dir);
+  o = rt_test::run_command(reader_command(dir));
   EXPECT_EQ(o.code, 1);
   EXPECT_TRUE(contains(o.output, {"model.norm.weight", "model.norm.wEight"}));
 }

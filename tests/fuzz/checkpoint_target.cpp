@@ -18,6 +18,7 @@
 
 #include "checkpoints/manifest.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/test_paths.h"
 #include "trainer/optimizer.h"
 #include "trainer/run_config.h"
 #include "trainer/run_setup.h"
@@ -51,7 +52,7 @@ Trainer& trainer() {
       std::atexit([] { MPI_Finalize(); });
     }
     auto* made = new Trainer;
-    made->config = config_load(RINGTRAIN_SOURCE_DIR "/tests/fuzz/fuzz_model.yaml");
+    made->config = config_load(rt_test::source_dir() + "/tests/fuzz/fuzz_model.yaml");
     made->config.log.dir = scratch_dir() + "/run";
     made->setup = run_setup_make(made->config);
     made->optimizer = std::make_unique<AdamW>(*made->setup.backend, made->setup.model->params(), made->config.train);

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/test_paths.h"
 
 namespace {
 
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> inputs(const std::string& kind, const std::string& target) {
   std::vector<fs::path> out;
-  const fs::path dir = fs::path(RINGTRAIN_SOURCE_DIR) / "tests/fuzz" / kind / target;
+  const fs::path dir = fs::path(rt_test::source_dir()) / "tests/fuzz" / kind / target;
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir))
       if (e.is_regular_file()) out.push_back(e.path());

@@ -19,10 +19,10 @@ struct Ended {
 
 Ended run_job(const std::string& mode) {
   const auto start = std::chrono::steady_clock::now();
-  rt_test::Outcome o = rt_test::run_command(std::string("timeout 120 ") + MPIEXEC +
+  rt_test::Outcome o = rt_test::run_command(std::string("timeout 120 ") + rt_test::mpiexec() +
                                             " -n 3 --oversubscribe --allow-run-as-root --mca btl self,vader "
                                             "--bind-to none " +
-                                            WATCHDOG_BIN + " " + mode);
+                                            rt_test::program(WATCHDOG_BIN) + " " + mode);
   return {o, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
 

@@ -15,9 +15,9 @@ TEST(NcclWatchdog, HungExchangeEndsTheJobWithItsMessage) {
   if (!why.empty()) GTEST_SKIP() << why;
   if (rt::device_count(rt::Device::cuda) < 2) GTEST_SKIP() << "one GPU is visible; this test needs two";
   const auto start = std::chrono::steady_clock::now();
-  const rt_test::Outcome o =
-      rt_test::run_command(std::string("timeout 120 ") + MPIEXEC +
-                           " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " + WATCHDOG_BIN);
+  const rt_test::Outcome o = rt_test::run_command(std::string("timeout 120 ") + rt_test::mpiexec() +
+                                                  " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " +
+                                                  rt_test::program(WATCHDOG_BIN));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(o.code, 0) << o.output;
   EXPECT_NE(o.code, 124) << "the job hung until the timeout: " << o.output;

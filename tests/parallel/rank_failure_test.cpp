@@ -6,11 +6,14 @@
 #include <cstdio>
 #include <string>
 
+#include "tests/test_paths.h"
+
 namespace {
 
 TEST(RankFailure, OneFailingRankEndsTheJobWithItsMessage) {
-  const std::string cmd = std::string("timeout 120 ") + MPIEXEC +
-                          " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " + FAILING_BIN + " 2>&1";
+  const std::string cmd = std::string("timeout 120 ") + rt_test::mpiexec() +
+                          " -n 2 --oversubscribe --allow-run-as-root --mca btl self,vader " +
+                          rt_test::program(FAILING_BIN) + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string out;

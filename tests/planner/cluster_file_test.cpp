@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "planner/cluster.h"
+#include "tests/test_paths.h"
 
 namespace rt {
 namespace {
@@ -18,7 +19,7 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> cluster_files() {
   std::vector<fs::path> out;
-  for (const auto& entry : fs::directory_iterator(fs::path(RINGTRAIN_SOURCE_DIR) / "configs" / "clusters"))
+  for (const auto& entry : fs::directory_iterator(fs::path(rt_test::source_dir()) / "configs" / "clusters"))
     if (entry.path().extension() == ".yaml") out.push_back(entry.path());
   std::sort(out.begin(), out.end());
   return out;
@@ -317,8 +318,8 @@ TEST(ClusterFile, BadInputIsOneUserErrorNamingTheFieldAndWhatIsValid) {
 }
 
 TEST(ClusterFile, MissingOrUnreadableFileIsAUserError) {
-  for (const std::string& path : {std::string("/nonexistent/configs/clusters/none.yaml"),
-                                  std::string(RINGTRAIN_SOURCE_DIR) + "/configs/clusters"}) {
+  for (const std::string& path :
+       {std::string("/nonexistent/configs/clusters/none.yaml"), rt_test::source_dir() + "/configs/clusters"}) {
     try {
       cluster_load(path);
       ADD_FAILURE() << "no error for " << path;

@@ -32,7 +32,7 @@ int64_t tensor_peak_of(const std::string& output) {
 }
 
 rt::Config config_of(const Case& c) {
-  rt::Config config = rt::config_load(std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml");
+  rt::Config config = rt::config_load(rt_test::source_dir() + "/configs/tiny.yaml");
   std::istringstream sets(c.sets);
   for (std::string word; sets >> word;)
     if (word != "--set") rt::config_set(config, word);
@@ -45,13 +45,13 @@ TEST_P(MemoryModel, PredictsTheTensorsOfARealStep) {
   const Case& c = GetParam();
   const fs::path dir = fs::temp_directory_path() / ("ringtrain_plan_memory_" + std::to_string(getpid()) + "_" + c.name);
   const std::string args =
-      std::string(RINGTRAIN_BIN) + " train --config " + RINGTRAIN_SOURCE_DIR +
+      rt_test::program(RINGTRAIN_BIN) + " train --config " + rt_test::source_dir() +
       "/configs/tiny.yaml --set train.steps=2 --set checkpoint.every=0 --set log.tensorboard=false "
       "--set log.dir=" +
       dir.string() + " --set train.threads=" + std::to_string(c.threads) + " " + c.sets;
   const std::string command =
       c.ranks == 1 ? "timeout 300 " + args
-                   : "timeout 300 " + std::string(MPIEXEC) + " -n " + std::to_string(c.ranks) +
+                   : "timeout 300 " + rt_test::mpiexec() + " -n " + std::to_string(c.ranks) +
                          " --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none " + args;
   const rt_test::Outcome o = rt_test::run_command(command);
   fs::remove_all(dir);

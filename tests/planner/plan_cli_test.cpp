@@ -1,5 +1,6 @@
-// `ringtrain plan` and `ringtrain calibrate` as a user runs them: the JSON object's keys, a search, bad cluster files and
-// layouts (exit 2, one sentence), a calibration whose file the planner reads back, and --validate against a real run.
+// `ringtrain plan` and `ringtrain calibrate` as a user runs them: the JSON object's keys, a search, bad cluster files
+// and layouts (exit 2, one sentence), a calibration whose file the planner reads back, and --validate against a real
+// run.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -17,10 +18,10 @@ namespace fs = std::filesystem;
 using rt_test::contains;
 using rt_test::Outcome;
 
-const std::string kSource = RINGTRAIN_SOURCE_DIR;
+const std::string kSource = rt_test::source_dir();
 
 Outcome ringtrain(const std::string& args) {
-  return rt_test::run_command("cd " + kSource + " && timeout 300 " + std::string(RINGTRAIN_BIN) + " " + args);
+  return rt_test::run_command("cd " + kSource + " && timeout 300 " + rt_test::program(RINGTRAIN_BIN) + " " + args);
 }
 
 fs::path temp_dir() {
@@ -37,8 +38,9 @@ void expect_user_error(const Outcome& o, std::initializer_list<std::string> frag
 }
 
 TEST(PlanCli, JsonHasTheTermsAndTheTotals) {
-  const Outcome o = ringtrain("plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --set "
-                              "parallel.cp=16 --set train.seq_len=262144 --set train.batch_size=1 --json");
+  const Outcome o = ringtrain(
+      "plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --set "
+      "parallel.cp=16 --set train.seq_len=262144 --set train.batch_size=1 --json");
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json j = nlohmann::json::parse(o.output);
   for (const char* key : {"memory_per_rank_bytes", "step_time_s", "tokens_per_s", "memory_terms_bytes", "time_terms_s",
@@ -53,10 +55,11 @@ TEST(PlanCli, JsonHasTheTermsAndTheTotals) {
 TEST(PlanCli, TextReportAndSearch) {
   Outcome o = ringtrain("plan --cluster configs/clusters/local.yaml --set parallel.cp=2 --set train.seq_len=16384");
   ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_TRUE(contains(o.output, {"memory per rank (MiB) |", "ring_buffers", "step time (s) |", "ring hides its exchange",
-                                  "tokens/s"}));
-  o = ringtrain("plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --search --seq-len 1048576 "
-                "--devices 64");
+  EXPECT_TRUE(contains(
+      o.output, {"memory per rank (MiB) |", "ring_buffers", "step time (s) |", "ring hides its exchange", "tokens/s"}));
+  o = ringtrain(
+      "plan --cluster configs/clusters/h100_ib.yaml --set train.device=cuda --search --seq-len 1048576 "
+      "--devices 64");
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_TRUE(contains(o.output, {"search |", "fit memory", "hidden (>="}));
 }
@@ -89,7 +92,8 @@ TEST(PlanCli, CalibrateThenValidate) {
   EXPECT_TRUE(c.gemm_tflops_fp32.measured());
   EXPECT_GT(c.intra_node.bandwidth_gbs.value, 0);
   EXPECT_GT(c.runtime_overhead_mib.value, 10);
-  o = ringtrain("plan --cluster " + file.string() + " --config configs/tiny.yaml --set parallel.cp=2 --set "
+  o = ringtrain("plan --cluster " + file.string() +
+                " --config configs/tiny.yaml --set parallel.cp=2 --set "
                 "train.seq_len=2048 --set train.batch_size=2 --validate --steps 3 --json");
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json j = nlohmann::json::parse(o.output.substr(o.output.find('{')));

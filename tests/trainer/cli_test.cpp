@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using rt_test::Outcome;
 using rt_test::run_command;
 
-Outcome run(const std::string& args) { return run_command(std::string(RINGTRAIN_BIN) + " " + args); }
+Outcome run(const std::string& args) { return run_command(rt_test::program(RINGTRAIN_BIN) + " " + args); }
 
 fs::path temp_dir() {
   fs::path d = fs::temp_directory_path() / ("ringtrain_cli_" + std::to_string(getpid()));
@@ -39,7 +39,8 @@ std::string write_file(const std::string& name, const std::string& text) {
 void expect_user_error(const Outcome& o, std::initializer_list<std::string> fragments) {
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_NE(o.output.find("ringtrain: error: "), std::string::npos) << o.output;
-  for (const std::string& f : fragments) EXPECT_NE(o.output.find(f), std::string::npos) << "missing '" << f << "' in: " << o.output;
+  for (const std::string& f : fragments)
+    EXPECT_NE(o.output.find(f), std::string::npos) << "missing '" << f << "' in: " << o.output;
   EXPECT_EQ(o.output.find("terminate called"), std::string::npos) << o.output;
   EXPECT_EQ(o.output.find("step 1/"), std::string::npos) << "training started despite the error: " << o.output;
 }
@@ -79,8 +80,8 @@ TEST(Cli, MissingDataFile) {
 
 TEST(Cli, TrainsAndWritesRunDirectory) {
   fs::path dir = temp_dir() / "tiny_run";
-  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set train.steps=3 --set log.every=1 --set log.dir=" +
-                  dir.string());
+  Outcome o = run("train --config " + rt_test::source_dir() +
+                  "/configs/tiny.yaml --set train.steps=3 --set log.every=1 --set log.dir=" + dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("step 3/3 | loss "), std::string::npos) << o.output;
   EXPECT_TRUE(fs::exists(dir / "config.yaml"));
@@ -89,7 +90,8 @@ TEST(Cli, TrainsAndWritesRunDirectory) {
   int lines = 0;
   while (std::getline(metrics, line)) {
     ++lines;
-    for (const char* field : {"\"step\"", "\"loss\"", "\"lr\"", "\"grad_norm\"", "\"tokens_per_s\"", "\"long_range_loss\""})
+    for (const char* field :
+         {"\"step\"", "\"loss\"", "\"lr\"", "\"grad_norm\"", "\"tokens_per_s\"", "\"long_range_loss\""})
       EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
   }
   EXPECT_EQ(lines, 3);
@@ -100,31 +102,34 @@ TEST(Cli, TrainsAndWritesRunDirectory) {
 }
 
 Outcome mpirun(int ranks, const std::string& args) {
-  return run_command(std::string("timeout 300 ") + MPIEXEC + " -n " + std::to_string(ranks) +
-                     " --oversubscribe --allow-run-as-root --mca btl self,vader " + RINGTRAIN_BIN + " " + args);
+  return run_command(std::string("timeout 300 ") + rt_test::mpiexec() + " -n " + std::to_string(ranks) +
+                     " --oversubscribe --allow-run-as-root --mca btl self,vader " + rt_test::program(RINGTRAIN_BIN) +
+                     " " + args);
 }
 
 // A real mpirun launch whose rank count does not match parallel.cp * parallel.dp: the job stops with the
 // message and exit code 2; no rank hangs.
 TEST(Cli, RankCountMismatchUnderMpirun) {
-  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml --set log.dir=" +
-                            (temp_dir() / "mpi").string());
+  Outcome o = mpirun(2, "train --config " + rt_test::source_dir() +
+                            "/configs/tiny.yaml --set log.dir=" + (temp_dir() / "mpi").string());
   EXPECT_EQ(o.code, 2) << o.output;
-  EXPECT_NE(o.output.find("parallel.cp * parallel.dp = 1 * 1 = 1 but the job has 2 ranks"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("parallel.cp * parallel.dp = 1 * 1 = 1 but the job has 2 ranks"), std::string::npos)
+      << o.output;
 }
 
 // Ulysses layouts the heads or the job cannot hold: one sentence naming the keys and what is valid, exit 2, before any
 // step (on one rank, and under a real mpirun).
 TEST(Cli, UlyssesLayoutMistakesSayWhatIsValid) {
-  const std::string tiny = "train --config " + std::string(RINGTRAIN_SOURCE_DIR) + "/configs/tiny.yaml ";
-  expect_user_error(run(tiny + "--set parallel.ulysses=3"),
-                    {"parallel.ulysses = 3 does not divide model.num_attention_heads = 4", "divisor of the query heads"});
+  const std::string tiny = "train --config " + rt_test::source_dir() + "/configs/tiny.yaml ";
+  expect_user_error(
+      run(tiny + "--set parallel.ulysses=3"),
+      {"parallel.ulysses = 3 does not divide model.num_attention_heads = 4", "divisor of the query heads"});
   expect_user_error(run(tiny + "--set model.hidden_size=96 --set model.num_attention_heads=6 "
                                "--set model.num_key_value_heads=2 --set parallel.ulysses=3"),
                     {"parallel.ulysses = 3 and model.num_key_value_heads = 2", "divide the K/V heads"});
   expect_user_error(run(tiny + "--set parallel.ulysses=0"), {"parallel.ulysses is 0", "at least 1"});
-  Outcome o = mpirun(2, tiny + "--set parallel.cp=2 --set parallel.ulysses=2 --set log.dir=" +
-                            (temp_dir() / "u_mismatch").string());
+  Outcome o = mpirun(
+      2, tiny + "--set parallel.cp=2 --set parallel.ulysses=2 --set log.dir=" + (temp_dir() / "u_mismatch").string());
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_NE(o.output.find("parallel.cp * parallel.dp * parallel.ulysses = 2 * 1 * 2 = 4 but the job has 2 ranks"),
             std::string::npos)
@@ -136,7 +141,9 @@ std::map<int64_t, double> losses_of(const fs::path& dir) {
   std::map<int64_t, double> out;
   std::ifstream in(dir / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
-    const auto field = [&](const std::string& key) { return std::stod(line.substr(line.find("\"" + key + "\":") + key.size() + 3)); };
+    const auto field = [&](const std::string& key) {
+      return std::stod(line.substr(line.find("\"" + key + "\":") + key.size() + 3));
+    };
     out[static_cast<int64_t>(field("step"))] = field("loss");
   }
   return out;
@@ -145,14 +152,15 @@ std::map<int64_t, double> losses_of(const fs::path& dir) {
 // A length that 2*cp does not divide (67 on cp 3: padded to 72) trains, says its padding, and gives one rank's losses
 // at 67: the padding is last, so no real token attends to it, and it carries no label.
 TEST(Cli, SequenceNotDivisibleByTwiceCpIsPadded) {
-  const std::string args = "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  const std::string args = "train --config " + rt_test::source_dir() +
                            "/configs/tiny.yaml --set train.seq_len=67 --set train.steps=3 --set log.every=1 "
                            "--set checkpoint.every=0 --set log.dir=";
   ASSERT_EQ(run(args + (temp_dir() / "pad1").string()).code, 0);
   Outcome o = mpirun(3, args + (temp_dir() / "pad3").string() + " --set parallel.cp=3");
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("padding | seq_len 67 padded to 72, a multiple of 2*cp = 6: 6.94% of the tokens"),
-            std::string::npos) << o.output;
+            std::string::npos)
+      << o.output;
   auto one = losses_of(temp_dir() / "pad1"), three = losses_of(temp_dir() / "pad3");
   ASSERT_EQ(three.size(), 3u);
   for (const auto& [step, loss] : three) EXPECT_NEAR(loss, one[step], 1e-5 * one[step]) << "step " << step;
@@ -169,7 +177,7 @@ TEST(Cli, PackedDocumentsTrainThroughTheRing) {
     for (int line = 0; line < 20 + 15 * f; ++line) out << "document " << f << " line " << line << "\n";
     list += (f ? "," : "") + file.string();
   }
-  const std::string args = "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  const std::string args = "train --config " + rt_test::source_dir() +
                            "/configs/tiny.yaml --set data.task=text --set data.path=[" + list +
                            "] --set data.document_mask=true --set data.reset_positions=true --set train.seq_len=67 "
                            "--set train.steps=3 --set log.every=1 --set checkpoint.every=0 --set log.dir=";
@@ -184,10 +192,10 @@ TEST(Cli, PackedDocumentsTrainThroughTheRing) {
   ASSERT_EQ(two.size(), 3u);
   for (const auto& [step, loss] : two) EXPECT_NEAR(loss, one[step], 1e-5 * one[step]) << "step " << step;
 
-  expect_user_error(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  expect_user_error(run("train --config " + rt_test::source_dir() +
                         "/configs/tiny.yaml --set data.document_mask=true --set train.steps=1"),
                     {"data.document_mask needs document boundaries", "copy", "data.eot"});
-  expect_user_error(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  expect_user_error(run("train --config " + rt_test::source_dir() +
                         "/configs/tiny.yaml --set data.task=text --set data.path=[a,{b --set train.steps=1"),
                     {"data.path list '[a,{b' does not parse"});
 }
@@ -196,7 +204,7 @@ TEST(Cli, PackedDocumentsTrainThroughTheRing) {
 // as JSON with a PNG plot; sample: greedy generation is deterministic and as long as asked; bad input exits 2.
 TEST(Cli, EvalAndSampleFromACheckpoint) {
   const fs::path run_dir = temp_dir() / "evalrun";
-  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome t = run("train --config " + rt_test::source_dir() +
                   "/configs/tiny.yaml --set train.steps=20 --set log.every=20 --set log.dir=" + run_dir.string());
   ASSERT_EQ(t.code, 0) << t.output;
   const std::string ckpt = (run_dir / "checkpoints").string();
@@ -208,8 +216,8 @@ TEST(Cli, EvalAndSampleFromACheckpoint) {
   Outcome one = run("eval --checkpoint " + ckpt + " --sequences 6 --out " + (temp_dir() / "e1.json").string());
   ASSERT_EQ(one.code, 0) << one.output;
   EXPECT_NE(one.output.find("eval | "), std::string::npos) << one.output;
-  Outcome two = mpirun(2, "eval --checkpoint " + ckpt + " --sequences 6 --set parallel.cp=2 --out " +
-                              (temp_dir() / "e2.json").string());
+  Outcome two = mpirun(
+      2, "eval --checkpoint " + ckpt + " --sequences 6 --set parallel.cp=2 --out " + (temp_dir() / "e2.json").string());
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_NEAR(loss_in(temp_dir() / "e2.json"), loss_in(temp_dir() / "e1.json"), 1e-5);
   Outcome ulysses = mpirun(2, "eval --checkpoint " + ckpt + " --sequences 6 --set parallel.ulysses=2 --out " +
@@ -273,11 +281,12 @@ std::vector<int> sampled_ids(std::string text) {
 TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
   // The tiny job learns the copy task: its greedy continuation of "> span |" is the span, a varied sequence.
   const fs::path run_dir = temp_dir() / "copyrun";
-  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome t = run("train --config " + rt_test::source_dir() +
                   "/configs/tiny.yaml --set train.steps=200 --set log.every=200 --set log.dir=" + run_dir.string());
   ASSERT_EQ(t.code, 0) << t.output;
   const std::string ckpt = (run_dir / "checkpoints").string();
-  const std::string grid = "eval --checkpoint " + ckpt + " --task recall --lengths 64,128,200 --depths 0,0.5,1 "
+  const std::string grid = "eval --checkpoint " + ckpt +
+                           " --task recall --lengths 64,128,200 --depths 0,0.5,1 "
                            "--sequences 4 --out ";
   Outcome one = run(grid + (temp_dir() / "r1.json").string());
   ASSERT_EQ(one.code, 0) << one.output;
@@ -309,9 +318,10 @@ TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
   EXPECT_EQ(std::string(magic + 1, 3), "PNG") << "the heatmap beside the JSON";
 
   // "> span |", 33 tokens: on 2 ranks padded to 36, on 3 ranks to 36 (rank 0's second chunk holds the padding).
-  const std::string sample = "sample --checkpoint " + ckpt + " --temperature 0 --max-new-tokens 31 --ids --prompt-ids " +
-                             copy_prompt_ids();
-  Outcome a = run(sample), b = mpirun(2, sample + " --set parallel.cp=2"), c = mpirun(3, sample + " --set parallel.cp=3");
+  const std::string sample =
+      "sample --checkpoint " + ckpt + " --temperature 0 --max-new-tokens 31 --ids --prompt-ids " + copy_prompt_ids();
+  Outcome a = run(sample), b = mpirun(2, sample + " --set parallel.cp=2"),
+          c = mpirun(3, sample + " --set parallel.cp=3");
   ASSERT_EQ(a.code, 0) << a.output;
   ASSERT_EQ(b.code, 0) << b.output;
   ASSERT_EQ(c.code, 0) << c.output;
@@ -335,9 +345,10 @@ TEST(Cli, RetrievalGridAndSamplingThroughTheRing) {
 // train.eval_every, the held-out loss; `ringtrain plot` draws its curves; log.tensorboard=false writes none.
 TEST(Cli, TensorBoardEventsEvalEveryAndPlot) {
   const fs::path dir = temp_dir() / "tb";
-  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome o = run("train --config " + rt_test::source_dir() +
                   "/configs/tiny.yaml --set train.steps=6 --set log.every=2 --set train.eval_every=3 "
-                  "--set checkpoint.every=0 --set log.dir=" + dir.string());
+                  "--set checkpoint.every=0 --set log.dir=" +
+                  dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("eval step 6 | 8 held-out sequences | loss "), std::string::npos) << o.output;
   std::vector<fs::path> events;
@@ -354,9 +365,12 @@ TEST(Cli, TensorBoardEventsEvalEveryAndPlot) {
   EXPECT_TRUE(fs::file_size(dir / "curves.png") > 1000);
   expect_user_error(run("plot " + (temp_dir() / "no_run").string()), {"metrics.jsonl", "give a run directory"});
   const fs::path quiet = temp_dir() / "tb_off";
-  ASSERT_EQ(run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  ASSERT_EQ(run("train --config " + rt_test::source_dir() +
                 "/configs/tiny.yaml --set train.steps=2 --set log.tensorboard=false --set checkpoint.every=0 "
-                "--set log.dir=" + quiet.string()).code, 0);
+                "--set log.dir=" +
+                quiet.string())
+                .code,
+            0);
   for (const auto& e : fs::directory_iterator(quiet))
     EXPECT_NE(e.path().filename().string().rfind("events.out", 0), 0u) << e.path();
 }
@@ -364,9 +378,10 @@ TEST(Cli, TensorBoardEventsEvalEveryAndPlot) {
 // Two ranks share one sequence (cp = 2): only rank 0 logs, and the run trains.
 TEST(Cli, TrainsWithContextParallelismUnderMpirun) {
   fs::path dir = temp_dir() / "cp2";
-  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
-                            "/configs/tiny.yaml --set parallel.cp=2 --set train.steps=4 --set log.every=1 --set log.dir=" +
-                            dir.string());
+  Outcome o = mpirun(
+      2,
+      "train --config " + rt_test::source_dir() +
+          "/configs/tiny.yaml --set parallel.cp=2 --set train.steps=4 --set log.every=1 --set log.dir=" + dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   size_t lines = 0;
   for (size_t at = o.output.find("\nstep "); at != std::string::npos; at = o.output.find("\nstep ", at + 1)) ++lines;
@@ -380,7 +395,7 @@ TEST(Cli, DeviceCudaTrainsOrSaysWhyNot) {
   expect_user_error(run("train --set train.device=tpu"), {"train.device 'tpu'", "cpu, cuda"});
   const std::string why = rt::device_unavailable_reason(rt::Device::cuda);
   fs::path dir = temp_dir() / "cuda";
-  Outcome o = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome o = run("train --config " + rt_test::source_dir() +
                   "/configs/tiny.yaml --set train.device=cuda --set train.steps=40 --set log.every=1 --set log.dir=" +
                   dir.string());
   if (!why.empty()) {
@@ -402,9 +417,10 @@ TEST(Cli, DeviceCudaWithContextParallelismUnderMpirun) {
   if (!why.empty()) GTEST_SKIP() << why;
   if (rt::device_count(rt::Device::cuda) < 2) GTEST_SKIP() << "one GPU is visible; this test needs two";
   fs::path dir = temp_dir() / "cuda_cp2";
-  Outcome o = mpirun(2, "train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome o = mpirun(2, "train --config " + rt_test::source_dir() +
                             "/configs/tiny.yaml --set train.device=cuda --set parallel.cp=2 --set train.steps=40 "
-                            "--set log.every=1 --set log.dir=" + dir.string());
+                            "--set log.every=1 --set log.dir=" +
+                            dir.string());
   ASSERT_EQ(o.code, 0) << o.output;
   const size_t first = o.output.find("step 1/40 | loss "), last = o.output.find("step 40/40 | loss ");
   ASSERT_NE(first, std::string::npos) << o.output;
@@ -414,14 +430,14 @@ TEST(Cli, DeviceCudaWithContextParallelismUnderMpirun) {
   EXPECT_EQ(inspect.code, 0) << inspect.output;
 }
 
-// sample with train.device=cuda on 2 ranks (parallel.cp=2): the prompt prefilled by the ring over NCCL, each decode step
-// merged across the ranks' device KV shards; greedy tokens equal one GPU's, and the copy-trained model copies.
+// sample with train.device=cuda on 2 ranks (parallel.cp=2): the prompt prefilled by the ring over NCCL, each decode
+// step merged across the ranks' device KV shards; greedy tokens equal one GPU's, and the copy-trained model copies.
 TEST(Cli, DeviceCudaSamplesThroughTheRing) {
   const std::string why = rt::device_unavailable_reason(rt::Device::cuda);
   if (!why.empty()) GTEST_SKIP() << why;
   if (rt::device_count(rt::Device::cuda) < 2) GTEST_SKIP() << "one GPU is visible; this test needs two";
   const fs::path dir = temp_dir() / "cuda_sample";
-  Outcome t = run("train --config " + std::string(RINGTRAIN_SOURCE_DIR) +
+  Outcome t = run("train --config " + rt_test::source_dir() +
                   "/configs/tiny.yaml --set train.steps=200 --set log.every=200 --set log.dir=" + dir.string());
   ASSERT_EQ(t.code, 0) << t.output;
   const std::string sample = "sample --checkpoint " + (dir / "checkpoints").string() +

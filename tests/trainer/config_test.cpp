@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/check.h"
+#include "tests/test_paths.h"
 
 namespace rt {
 namespace {
@@ -69,7 +70,7 @@ std::string validate_error(const Config& config, const ConfigSources& sources = 
   return ::testing::AssertionSuccess();
 }
 
-const std::string source_dir = RINGTRAIN_SOURCE_DIR;
+const std::string source_dir = rt_test::source_dir();
 
 TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
@@ -126,7 +127,8 @@ TEST_F(ConfigTest, RoundTripThroughYaml) {
   config.parallel.cp = 4;
   std::string yaml = config_to_yaml(config);
   EXPECT_TRUE(contains(yaml, {"model:\n  hidden_size: 96\n", "parallel:\n  cp: 4\n  dp: 1\n", "rope_theta: 500000.0",
-                             "  rope_scaling:\n    rope_type: \"yarn\"\n    factor: 4.0\n", "lr: 0.0003\n", "rms_norm_eps: 1.234567890123e-06"}));
+                              "  rope_scaling:\n    rope_type: \"yarn\"\n    factor: 4.0\n", "lr: 0.0003\n",
+                              "rms_norm_eps: 1.234567890123e-06"}));
   Config back = config_load(write("resolved.yaml", yaml));
   EXPECT_EQ(back, config) << yaml;
   EXPECT_EQ(back.data.path, config.data.path);
@@ -136,7 +138,8 @@ TEST_F(ConfigTest, RoundTripThroughYaml) {
   for (const std::string& key : config_keys()) {
     const std::string member = key.substr(key.find('.') + 1);
     const size_t dot = member.find('.');
-    size_t at = yaml.find(dot == std::string::npos ? "\n  " + member + ":" : "\n    " + member.substr(dot + 1) + ":", last);
+    size_t at =
+        yaml.find(dot == std::string::npos ? "\n  " + member + ":" : "\n    " + member.substr(dot + 1) + ":", last);
     ASSERT_NE(at, std::string::npos) << key;
     last = at;
   }
@@ -193,10 +196,11 @@ TEST_F(ConfigTest, UnknownKeySuggestsNearest) {
 }
 
 TEST_F(ConfigTest, UnknownSection) {
-  EXPECT_TRUE(contains(load_error("modle:\n  hidden_size: 3\n"),
-                       {"x.yaml:1: unknown section 'modle'; did you mean 'model'?"}));
+  EXPECT_TRUE(
+      contains(load_error("modle:\n  hidden_size: 3\n"), {"x.yaml:1: unknown section 'modle'; did you mean 'model'?"}));
   EXPECT_TRUE(contains(load_error("\nseq_len: 64\n"), {"x.yaml:2:", "'seq_len'", "did you mean 'train.seq_len'"}));
-  EXPECT_TRUE(contains(load_error("optimizer:\n  lr: 1\n"), {"x.yaml:1:", "valid sections are model, train, data, log, parallel"}));
+  EXPECT_TRUE(contains(load_error("optimizer:\n  lr: 1\n"),
+                       {"x.yaml:1:", "valid sections are model, train, data, log, parallel"}));
 }
 
 TEST_F(ConfigTest, WrongTypes) {
@@ -212,9 +216,11 @@ TEST_F(ConfigTest, WrongTypes) {
 }
 
 TEST_F(ConfigTest, StructureErrors) {
-  EXPECT_TRUE(contains(load_error("model: 3\n"), {"x.yaml:1: section 'model' must be a map of keys", "got a single value"}));
+  EXPECT_TRUE(
+      contains(load_error("model: 3\n"), {"x.yaml:1: section 'model' must be a map of keys", "got a single value"}));
   EXPECT_TRUE(contains(load_error("model:\n  - 1\n"), {"x.yaml:2: section 'model' must be a map", "got a list"}));
-  EXPECT_TRUE(contains(load_error("model:\n  hidden_size: [1, 2]\n"), {"x.yaml:2: model.hidden_size must be", "got a list"}));
+  EXPECT_TRUE(
+      contains(load_error("model:\n  hidden_size: [1, 2]\n"), {"x.yaml:2: model.hidden_size must be", "got a list"}));
   EXPECT_TRUE(contains(load_error("data:\n  path:\n    a: b\n"), {"x.yaml:2: data.path must be a string, got a map"}));
   EXPECT_TRUE(contains(load_error("- model\n"), {"x.yaml:1: a config file is a map of sections"}));
   EXPECT_TRUE(contains(load_error("train:\n  steps: 1\n  steps: 2\n"),
@@ -222,7 +228,8 @@ TEST_F(ConfigTest, StructureErrors) {
 }
 
 TEST_F(ConfigTest, MalformedYaml) {
-  EXPECT_TRUE(contains(load_error("model:\n  hidden_size: 64\n  num_hidden_layers: [1, 2\n"), {"x.yaml:", "malformed YAML"}));
+  EXPECT_TRUE(
+      contains(load_error("model:\n  hidden_size: 64\n  num_hidden_layers: [1, 2\n"), {"x.yaml:", "malformed YAML"}));
   std::string message = load_error("model:\n  hidden_size: 64\n bad: 1\n");
   EXPECT_TRUE(contains(message, {"x.yaml:3: malformed YAML: "})) << message;
 }
@@ -238,15 +245,18 @@ TEST(Config, MissingFile) {
 }
 
 TEST(Config, SetErrors) {
-  EXPECT_TRUE(contains(set_error("model.hiden_size=3"),
-                       {"--set model.hiden_size=3: unknown key 'model.hiden_size'; did you mean 'model.hidden_size'?"}));
+  EXPECT_TRUE(
+      contains(set_error("model.hiden_size=3"),
+               {"--set model.hiden_size=3: unknown key 'model.hiden_size'; did you mean 'model.hidden_size'?"}));
   EXPECT_TRUE(contains(set_error("hidden_size=3"), {"--set hidden_size=3: ", "did you mean 'model.hidden_size'?"}));
   EXPECT_TRUE(contains(set_error("foo"), {"--set foo: ", "section.key=value"}));
-  EXPECT_TRUE(contains(set_error("model.hidden_size=abc"), {"--set model.hidden_size=abc: model.hidden_size must be an integer, got 'abc'"}));
+  EXPECT_TRUE(contains(set_error("model.hidden_size=abc"),
+                       {"--set model.hidden_size=abc: model.hidden_size must be an integer, got 'abc'"}));
   EXPECT_TRUE(contains(set_error("model.hidden_size=1.5"), {"must be an integer"}));
   EXPECT_TRUE(contains(set_error("model.tie_word_embeddings=1"), {"must be true or false, got '1'"}));
   EXPECT_TRUE(contains(set_error("train.lr="), {"train.lr must be a finite number, got ''"}));
-  EXPECT_TRUE(contains(set_error("zzz.qqq=1"), {"unknown key 'zzz.qqq'", "sections model, train, data, log, parallel"}));
+  EXPECT_TRUE(
+      contains(set_error("zzz.qqq=1"), {"unknown key 'zzz.qqq'", "sections model, train, data, log, parallel"}));
   EXPECT_TRUE(contains(set_error("model.hidden_size=99999999999999999999"), {"an integer that fits in 64 bits"}));
   Config config;
   EXPECT_THROW(config_set(config, "model.hidden_size=x"), UserError);
@@ -264,12 +274,14 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.model.num_key_value_heads = 3; }),
                        {"model.num_attention_heads 4 is not divisible by model.num_key_value_heads = 3"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.model.hidden_size = 36; }), {"head_dim", "= 9 must be even"}));
-  EXPECT_TRUE(contains(with([](Config& c) { c.model.vocab_size = 70000; }), {"model.vocab_size is 70000", "[1, 65536]"}));
+  EXPECT_TRUE(
+      contains(with([](Config& c) { c.model.vocab_size = 70000; }), {"model.vocab_size is 70000", "[1, 65536]"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.seq_len = 1; }), {"train.seq_len is 1", "at least 2"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.batch_size = 6, c.train.micro_batch_size = 2, c.parallel.dp = 2; }),
                        {"train.batch_size 6 is not divisible by train.micro_batch_size * parallel.dp = 2 * 2 = 4"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.lr = 0; }), {"train.lr is 0.0", "> 0"}));
-  EXPECT_TRUE(contains(with([](Config& c) { c.train.min_lr = 0.01; }), {"train.min_lr is 0.01", "[0, train.lr = 0.003]"}));
+  EXPECT_TRUE(
+      contains(with([](Config& c) { c.train.min_lr = 0.01; }), {"train.min_lr is 0.01", "[0, train.lr = 0.003]"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.beta2 = 1.0; }), {"train.beta2 is 1.0", "[0, 1)"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.eps = 0; }), {"train.eps"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.train.grad_clip = -1; }), {"train.grad_clip is -1.0"}));
@@ -278,8 +290,10 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.train.precision = "fp16"; }),
                        {"train.precision 'fp16' is not known; valid: fp32, bf16"}));
   EXPECT_EQ(with([](Config& c) { c.train.precision = "bf16"; }), "");
-  EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }), {"data.task 'cpy' is not one of copy, recall, passkey, text, shards"}));
-  EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "text"; }), {"data.path is required when data.task is 'text'"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }),
+                       {"data.task 'cpy' is not one of copy, recall, passkey, text, shards"}));
+  EXPECT_TRUE(
+      contains(with([](Config& c) { c.data.task = "text"; }), {"data.path is required when data.task is 'text'"}));
   EXPECT_EQ(with([](Config& c) { c.data.task = "text", c.data.path = "x.txt"; }), "");
   EXPECT_TRUE(contains(with([](Config& c) { c.parallel.dp = 0; }), {"parallel.dp is 0"}));
   EXPECT_TRUE(contains(with([](Config& c) { c.checkpoint.every = -1; }), {"checkpoint.every is -1"}));
@@ -301,8 +315,9 @@ TEST_F(ConfigTest, ValidationNamesTheSource) {
 // model.rope_scaling: a map of HF's keys under model (or --set model.rope_scaling.KEY), each type's required keys.
 TEST_F(ConfigTest, RopeScalingMapAndItsErrors) {
   ConfigSources sources;
-  Config config = config_load(write("r.yaml", "model:\n  rope_theta: 500000\n  rope_scaling: {rope_type: llama3, "
-                                                "factor: 8.0, original_max_position_embeddings: 8192}\n"),
+  Config config = config_load(write("r.yaml",
+                                    "model:\n  rope_theta: 500000\n  rope_scaling: {rope_type: llama3, "
+                                    "factor: 8.0, original_max_position_embeddings: 8192}\n"),
                               &sources);
   EXPECT_EQ(config.model.rope_scaling.rope_type, "llama3");
   EXPECT_EQ(config.model.rope_scaling.factor, 8.0);
@@ -327,9 +342,11 @@ TEST_F(ConfigTest, RopeScalingMapAndItsErrors) {
 
 // train.stages: a YAML list kept as its one-line flow text, which reads back the same (trainer/stages.h parses it).
 TEST_F(ConfigTest, StagesListRoundTrips) {
-  Config config = config_load(write("s.yaml", "train:\n  stages:\n    - {steps: 2, seq_len: 64}\n    - steps: 3\n"
-                                              "      rope_scaling: {rope_type: linear, factor: 2.0}\n"));
-  EXPECT_EQ(config.train.stages, "[{steps: 2, seq_len: 64}, {steps: 3, rope_scaling: {rope_type: linear, factor: 2.0}}]");
+  Config config = config_load(write("s.yaml",
+                                    "train:\n  stages:\n    - {steps: 2, seq_len: 64}\n    - steps: 3\n"
+                                    "      rope_scaling: {rope_type: linear, factor: 2.0}\n"));
+  EXPECT_EQ(config.train.stages,
+            "[{steps: 2, seq_len: 64}, {steps: 3, rope_scaling: {rope_type: linear, factor: 2.0}}]");
   EXPECT_EQ(config_load(write("back.yaml", config_to_yaml(config))), config);
 }
 
