@@ -58,7 +58,9 @@ ompi_bin="$(dirname "$(readlink -f "$(command -v orted)")")"
 cp "$(readlink -f "$(command -v mpirun)")" "$stage/libexec/orterun"
 cp "$ompi_bin/orted" "$stage/libexec/orted"
 while IFS= read -r f; do
-  is_elf "$f" && cp "$f" "$stage/tests/"
+  is_elf "$f" || continue
+  [ ! -e "$stage/tests/$(basename "$f")" ] || die "two test programs are named $(basename "$f"); tests/ holds one"
+  cp "$f" "$stage/tests/"
 done < <(find "$build/tests" -path "$build/tests/cuda_emulation" -prune -o -type f -perm -u+x -print)
 while IFS= read -r f; do
   is_elf "$f" && cp "$f" "$stage/bench/"
