@@ -19,6 +19,10 @@ struct PlanLayout {
   bool document_mask = false;  // data.document_mask: one more (N) i32 per micro-batch
   int64_t threads = 1;         // OpenMP threads per rank (CPU): per-thread dQ parts and tiles
   bool cuda = false;           // train.device cuda
+  // CPU bf16: bytes per element of the GEMM inputs' staged copies: 2 (bf16, oneDNN's bf16 matmul), or 4 where oneDNN
+  // has no bf16 matmul for the CPU (AVX2 only) and the inputs are rounded into fp32 copies. The planner cannot see the
+  // machine: the commands set it from the CPU they run on (cpu::gemm_bf16_implementation).
+  int64_t bf16_staging_bytes = 2;
 
   int64_t ranks() const { return cp * dp * ulysses; }
   int64_t sequence_ranks() const { return cp * ulysses; }

@@ -113,11 +113,11 @@ MemoryPlan plan_memory(const PlanLayout& l, int64_t runtime_overhead_bytes) {
   add("all_to_all_buffers", a2a, "Ulysses send/receive and head-sharded Q/K/V/O/dO/dQ/dK/dV");
 
   int64_t staging = 0;
-  if (l.bf16 && !l.cuda) {  // core/cpu/gemm_bf16.cpp: bf16 copies of the largest A and B operands, held
+  if (l.bf16 && !l.cuda) {  // core/cpu/gemm_bf16.cpp: bf16 (or rounded fp32) copies of the largest A and B, held
     const int64_t rows = std::min<int64_t>(N, 4096);
     const int64_t a = max_of({N * C, N * Hq * D, N * I, rows * V});
     const int64_t b = max_of({Hq * D * C, I * C, V * C, rows * C, N * I, N * Hq * D, N * C});
-    staging = 2 * (a + b);
+    staging = l.bf16_staging_bytes * (a + b);
   }
   add("gemm_staging", staging, "bf16 copies of the GEMM inputs");
 

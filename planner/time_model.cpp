@@ -59,11 +59,42 @@ PlanPlacement plan_placement(const PlanLayout& l, const ClusterSpec& c, int64_t 
   return p;
 }
 
-StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const PlanPlacement& p) {
-  StepTimePlan t;
+StepWork plan_step_work(const PlanLayout& l) {
+  StepWork w;
   const Dims d = dims_of(l);
   const double T = static_cast<double>(l.tokens_per_rank()), micro = static_cast<double>(l.micro_batch);
   const double N = micro * T, M = static_cast<double>(l.micro_steps());
+  const double S = static_cast<double>(l.seq_len), U = static_cast<double>(l.ulysses);
+  const double cp = static_cast<double>(l.cp), recomputed = l.recompute ? d.L - 1 : 0;  // layers run forward twice
+
+  // GEMMs: 2 FLOPs per weight-token forward, 4 backward, and the recomputed layers' forward again.
+  const double lp = layer_matmul_params(d), head = d.V * d.C;
+  w.gemm_flops = M * N * (6 * (d.L * lp + head) + 2 * recomputed * lp);
+
+  // Causal attention of one sequence and layer: 2 S^2 D Hq forward (4 S^2 D Hq / 2), 2.5x that backward, shared by
+  // the sequence's ranks (zigzag balances them; contiguous leaves the last ring rank (2cp-1)/cp^2 of it).
+  const double share = l.cp > 1 && !l.zigzag ? (2 * cp - 1) / (cp * cp) / U : 1.0 / (cp * U);
+  const double fwd_layer = 2 * S * S * d.D * d.Hq * share;
+  w.attention_flops = M * micro * ((d.L + recomputed) * fwd_layer + d.L * 2.5 * fwd_layer);
+
+  // Elementwise work, fp32 bytes read and written per token: per layer forward (2 norms, 2 residual copies, RoPE,
+  // SwiGLU) and backward (their gradients, 2 residual adds), the ring's merges; the loss over the vocabulary.
+  const double layer_fwd = 8 * d.C + 2 * (d.Hq + d.Hk) * d.D + 3 * d.I + (l.cp > 1 ? 3 * cp * d.Hq * d.D : 0);
+  const double layer_bwd =
+      12 * d.C + 2 * (d.Hq + d.Hk) * d.D + 5 * d.I + 3 * d.Hq * d.D + (l.cp > 1 ? 3 * cp * 2 * d.Hk * d.D : 0);
+  const double per_token = (d.L + recomputed) * layer_fwd + d.L * layer_bwd + 3 * d.V + 8 * d.C;
+  w.elementwise_bytes = M * N * per_token * 4;
+  // Zero the gradients, their norm, AdamW (read p, g, m, v; write p, m, v): 9 fp32 passes over the parameters.
+  w.optimizer_bytes = static_cast<double>(plan_parameter_count(l.model)) * 4 * 9;
+  return w;
+}
+
+StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const PlanPlacement& p) {
+  StepTimePlan t;
+  const Dims d = dims_of(l);
+  const StepWork w = plan_step_work(l);
+  const double T = static_cast<double>(l.tokens_per_rank()), micro = static_cast<double>(l.micro_batch);
+  const double M = static_cast<double>(l.micro_steps());
   const double S = static_cast<double>(l.seq_len), U = static_cast<double>(l.ulysses);
   const double cp = static_cast<double>(l.cp), recomputed = l.recompute ? d.L - 1 : 0;  // layers run forward twice
   const double cores = p.compute_cores;
@@ -71,16 +102,10 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
   const double attention_rate = rate(l.bf16 ? c.attention_tflops_bf16 : c.attention_tflops_fp32, cores);
   const double bandwidth = c.memory_bandwidth_gbs.value * 1e9 / (c.kind == "cpu" ? p.ranks_per_node : 1);
 
-  // GEMMs: 2 FLOPs per weight-token forward, 4 backward, and the recomputed layers' forward again.
   const double lp = layer_matmul_params(d), head = d.V * d.C;
-  t.gemm_s = M * N * (6 * (d.L * lp + head) + 2 * recomputed * lp) / gemm_rate;
-
-  // Causal attention of one sequence and layer: 2 S^2 D Hq forward (4 S^2 D Hq / 2), 2.5x that backward, shared by
-  // the sequence's ranks (zigzag balances them; contiguous leaves the last ring rank (2cp-1)/cp^2 of it).
-  const double share = l.cp > 1 && !l.zigzag ? (2 * cp - 1) / (cp * cp) / U : 1.0 / (cp * U);
-  const double fwd_layer = 2 * S * S * d.D * d.Hq * share / attention_rate;  // seconds, one sequence, one layer
-  const double per_sequence = (d.L + recomputed) * fwd_layer + d.L * 2.5 * fwd_layer;
-  t.attention_s = M * micro * per_sequence;
+  t.gemm_s = w.gemm_flops / gemm_rate;
+  t.attention_s = w.attention_flops / attention_rate;
+  const double fwd_layer = t.attention_s / (M * micro * (d.L + recomputed + 2.5 * d.L));  // s, one sequence, layer
 
   double ring_backward_link_s = 0;  // the ring's transfers during one micro-batch's backward
   // The ring: cp steps per layer; a step's exchange runs while its compute does.
@@ -117,13 +142,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
     t.all_to_all_s = M * micro * ((d.L + recomputed) * f + d.L * b);
   }
 
-  // Elementwise work, fp32 bytes read and written per token: per layer forward (2 norms, 2 residual copies, RoPE,
-  // SwiGLU) and backward (their gradients, 2 residual adds), the ring's merges; the loss over the vocabulary.
-  const double layer_fwd = 8 * d.C + 2 * (d.Hq + d.Hk) * d.D + 3 * d.I + (l.cp > 1 ? 3 * cp * d.Hq * d.D : 0);
-  const double layer_bwd =
-      12 * d.C + 2 * (d.Hq + d.Hk) * d.D + 5 * d.I + 3 * d.Hq * d.D + (l.cp > 1 ? 3 * cp * 2 * d.Hk * d.D : 0);
-  const double per_token = (d.L + recomputed) * layer_fwd + d.L * layer_bwd + 3 * d.V + 8 * d.C;
-  t.elementwise_s = M * N * per_token * 4 / bandwidth;
+  t.elementwise_s = w.elementwise_bytes / bandwidth;
 
   // Gradients: a ring all-reduce over every rank, hidden behind the last micro-batch's backward where a thread runs
   // it (CPU ranks); GPU gradients are reduced after the backward.
@@ -140,7 +159,7 @@ StepTimePlan plan_step_time(const PlanLayout& l, const ClusterSpec& c, const Pla
     const double last_bucket = t.all_reduce_s * head / P;  // the embedding, reduced after the backward ends
     t.all_reduce_exposed_s = c.kind == "cuda" ? t.all_reduce_s : std::max(last_bucket, t.all_reduce_s - window);
   }
-  t.optimizer_s = P * 4 * 9 / bandwidth;  // zero the gradients, their norm, AdamW (read p, g, m, v; write p, m, v)
+  t.optimizer_s = w.optimizer_bytes / bandwidth;
 
   t.step_s = t.gemm_s + t.attention_s + t.elementwise_s + t.ring_exposed_s + t.all_to_all_s + t.all_reduce_exposed_s +
              t.optimizer_s;

@@ -46,6 +46,17 @@ struct StepTimePlan {
 
 StepTimePlan plan_step_time(const PlanLayout& layout, const ClusterSpec& cluster, const PlanPlacement& placement);
 
+// The compute of one optimizer step on one rank, which plan_step_time divides by the cluster file's rates (and
+// `ringtrain calibrate` divides by the times a real step measured, to get those rates).
+struct StepWork {
+  double gemm_flops = 0;         // linear layers and the head: 6 per weight-token, 2 more per recomputed layer
+  double attention_flops = 0;    // this rank's flash attention, FlashAttention's convention (causal: 2 S^2 D Hq
+                                 // forward, 2.5x that backward), the recomputed forwards included
+  double elementwise_bytes = 0;  // fp32 bytes the norms, RoPE, SwiGLU, residuals, ring merges and loss move
+  double optimizer_bytes = 0;    // zeroing the gradients, their norm, AdamW
+};
+StepWork plan_step_work(const PlanLayout& layout);
+
 // The fewest tokens per rank at which a ring step's attention compute covers its exchange over `link`, forward and
 // backward (c >= F / B: the compute grows with tokens squared, the block with tokens).
 int64_t plan_ring_min_tokens(const PlanLayout& layout, const ClusterSpec& cluster, const LinkSpec& link,

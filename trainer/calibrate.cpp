@@ -14,19 +14,19 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
-#include "attention/attention_ops.h"
-#include "core/backend.h"
 #include "core/check.h"
 #include "core/cpu/cpu_features.h"
-#include "core/memory_count.h"
 #include "core/timer.h"
 #include "planner/cluster.h"
+#include "planner/layout.h"
+#include "planner/time_model.h"
 #include "trainer/child_command.h"
 #include "trainer/hostfile.h"
 
@@ -73,124 +73,86 @@ double best_seconds(int reps, const std::function<void()>& run, double min_s = 1
 
 struct ComputeRates {
   double gemm_fp32 = 0, gemm_bf16 = 0, attention_fp32 = 0, attention_bf16 = 0;  // TFLOP/s per core
-  double memory_gbs = 0;                                                        // the node's
-  int threads = 1;
+  double memory_gbs = 0;         // the node's: the bytes of a step's elementwise work and AdamW per second
   int64_t runtime_overhead = 0;  // bytes resident that are not tensors, after the measurements
-  int64_t tokens = 0, attention_tokens = 0;
 };
 
-// One layer's GEMMs of a training step (forward, and backward's data and weight gradients) and the head's, at N
-// tokens, with the model's shapes: the FLOPs of the list, and a function that runs it.
-struct GemmList {
-  std::vector<Tensor> keep;
-  std::vector<std::function<void(Precision)>> calls;
-  double flops = 0;
-};
-GemmList gemm_list(Backend& be, const ModelConfig& m, int64_t N) {
-  const int64_t C = m.hidden_size, HqD = m.num_attention_heads * m.head_dim(),
-                HkD = m.num_key_value_heads * m.head_dim();
-  const int64_t I = m.intermediate_size, V = m.vocab_size;
-  GemmList g;
-  auto t = [&](int64_t r, int64_t c) {
-    g.keep.push_back(be.alloc({r, c}));
-    be.fill(g.keep.back(), 0.01f);
-    return g.keep.back();
+// The run calibrate measures its rates in: the config's model with 1 layer (every layer has the same shapes), one
+// sequence of 4096 tokens per rank, a rank of 1 thread on every core (up to 16; dp over them), as most layouts run: a
+// core's rate while the others work too. The copy task, nothing saved.
+constexpr int64_t kRunTokens = 4096, kRunSteps = 8, kRunMaxRanks = 16;
+int rates_run_ranks(int cores) { return static_cast<int>(std::min<int64_t>(cores, kRunMaxRanks)); }
+Config rates_run_config(const Config& config, int ranks, bool bf16) {
+  Config c = config;
+  c.model.num_hidden_layers = 1;
+  c.train.seq_len = kRunTokens;
+  c.train.batch_size = ranks;
+  c.train.micro_batch_size = 1;
+  c.train.steps = kRunSteps;
+  c.train.warmup_steps = 1;
+  c.train.eval_every = 0;
+  c.train.stages = "";
+  c.train.recompute = "none";
+  c.train.precision = bf16 ? "bf16" : "fp32";
+  c.train.device = "cpu";
+  c.train.threads = 1;
+  c.parallel.cp = c.parallel.ulysses = 1;
+  c.parallel.dp = ranks;
+  c.data.task = "copy";
+  c.data.path = "";
+  c.data.document_mask = false;
+  c.checkpoint.every = 0;
+  c.log.every = 1;
+  c.log.tensorboard = false;
+  return c;
+}
+
+// The rates of one precision as a training step sees them (cold caches, the model's real calls): `ringtrain train`
+// runs rates_run_config, and each part of its steps after the first (metrics.jsonl: gemm_ms, attention_ms and the
+// rest), averaged, divides that part's work in the planner's model (plan_step_work). The mean, not the fastest: a
+// shared host's speed moves by 10-20% from one short step to the next, and a long step spans those moves.
+void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRates& r) {
+  const int ranks = rates_run_ranks(cores);
+  const Config run = rates_run_config(config, ranks, bf16);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ringtrain_calibrate_rates_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path yaml = dir / "config.yaml";
+  std::ofstream(yaml) << config_to_yaml(run);
+  const std::string mpirun = ranks == 1 ? ""
+                                        : "timeout 600 mpirun -n " + std::to_string(ranks) +
+                                              " --oversubscribe --allow-run-as-root --bind-to none --mca btl "
+                                              "self,vader ";
+  const ChildResult result = child_command_run(mpirun + "'" + child_self_path() + "' train --config '" + yaml.string() +
+                                               "' --set log.dir='" + (dir / "run").string() + "'");
+  std::vector<double> gemm, attention, other;
+  std::ifstream metrics(dir / "run" / "metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("step", 0) < 2 || !j.contains("gemm_ms")) continue;
+    gemm.push_back(j["gemm_ms"].get<double>() / 1e3);
+    attention.push_back(j["attention_ms"].get<double>() / 1e3);
+    other.push_back((j["ms_per_step"].get<double>() - j["gemm_ms"].get<double>() - j["attention_ms"].get<double>() -
+                     j["comm_wait_ms"].get<double>()) /
+                    1e3);
+  }
+  std::filesystem::remove_all(dir);
+  RT_USER_CHECK(result.status == 0 && !gemm.empty(), "calibrate's " + run.train.precision +
+                                                         " training run failed (exit " + std::to_string(result.status) +
+                                                         "): " + result.output);
+  auto mean = [](const std::vector<double>& v) {
+    return std::max(std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()), 1e-9);
   };
-  // c (M, Nn) = op(a) op(b): FLOPs 2 M Nn K.
-  auto add = [&](Tensor a, bool ta, Tensor b, bool tb, Tensor c) {
-    const int64_t K = ta ? a.dim(0) : a.dim(1);
-    g.flops += 2.0 * static_cast<double>(c.dim(0) * c.dim(1) * K);
-    g.calls.push_back([&be, a, ta, b, tb, c](Precision p) mutable { be.gemm(p, a, ta, b, tb, c, 1.f, 0.f); });
-  };
-  Tensor h = t(N, C), dx = t(N, C), q = t(N, HqD), k = t(N, HkD), gate = t(N, I);
-  Tensor wq = t(HqD, C), wk = t(HkD, C), wo = t(C, HqD), wg = t(I, C), wd = t(C, I), head = t(V, C);
-  Tensor gwq = t(HqD, C), gwk = t(HkD, C), gwo = t(C, HqD), gwg = t(I, C), gwd = t(C, I), ghead = t(V, C);
-  const int64_t rows = std::min<int64_t>(N, 4096);
-  Tensor logits = t(rows, V), hr = t(rows, C);
-  add(h, false, wq, true, q);  // q, and like it k, v
-  add(h, false, wk, true, k);
-  add(h, false, wk, true, k);
-  add(q, false, wo, true, dx);    // o projection
-  add(h, false, wg, true, gate);  // gate, up
-  add(h, false, wg, true, gate);
-  add(gate, false, wd, true, dx);   // down
-  add(dx, false, wd, false, gate);  // backward: dact, g_down, the gate/up data and weight gradients
-  add(dx, true, gate, false, gwd);
-  add(gate, false, wg, false, h);
-  add(gate, false, wg, false, h);
-  add(gate, true, h, false, gwg);
-  add(gate, true, h, false, gwg);
-  add(dx, false, wo, false, q);  // attention projections' backward
-  add(dx, true, q, false, gwo);
-  add(q, false, wq, false, h);
-  add(k, false, wk, false, h);
-  add(k, false, wk, false, h);
-  add(q, true, h, false, gwq);
-  add(k, true, h, false, gwk);
-  add(k, true, h, false, gwk);
-  add(hr, false, head, true, logits);  // the head, forward and backward
-  add(logits, true, hr, false, ghead);
-  add(logits, false, head, false, hr);
-  return g;
+  const StepWork w = plan_step_work(plan_layout_of(run, 1));  // one rank's; each rank has 1 core
+  (bf16 ? r.gemm_bf16 : r.gemm_fp32) = w.gemm_flops / mean(gemm) / 1e12;
+  (bf16 ? r.attention_bf16 : r.attention_fp32) = w.attention_flops / mean(attention) / 1e12;
+  if (!bf16) r.memory_gbs = ranks * (w.elementwise_bytes + w.optimizer_bytes) / mean(other) / 1e9;  // the node's
 }
 
-double gemm_tflops(Backend& be, const ModelConfig& m, int64_t N, Precision p) {
-  GemmList g = gemm_list(be, m, N);
-  const double s = best_seconds(3, [&] {
-    for (auto& call : g.calls) call(p);
-  });
-  return g.flops / s / 1e12;
-}
-
-// Causal flash attention forward + backward at T tokens, the model's heads: FLOPs 7 T^2 D Hq (FlashAttention's
-// convention: 2 T^2 D Hq forward, 2.5x that backward).
-double attention_tflops(const ModelConfig& m, int64_t T, bool bf16) {
-  const int64_t Hq = m.num_attention_heads, Hk = m.num_key_value_heads, D = m.head_dim();
-  const AttentionOps& ops = attention_cpu_ops();
-  AttentionProblem p{.Tq = T,
-                     .Tk = T,
-                     .Hq = Hq,
-                     .Hk = Hk,
-                     .D = D,
-                     .causal = true,
-                     .scale = 1.0f / std::sqrt(static_cast<float>(D)),
-                     .bf16_inputs = bf16};
-  std::vector<float> q(T * Hq * D), k(T * Hk * D), v(T * Hk * D), o(q.size()), dout(q.size()), dq(q.size());
-  std::vector<float> dk(k.size()), dv(k.size()), lse(Hq * T), delta(Hq * T);
-  uint32_t state = 12345;
-  for (auto* x : {&q, &k, &v, &dout})
-    for (float& f : *x) f = static_cast<float>((state = state * 1664525u + 1013904223u) >> 8) * 0x1p-24f - 0.5f;
-  const double s = best_seconds(2, [&] {
-    ops.forward(p, q.data(), k.data(), v.data(), o.data(), lse.data());
-    ops.delta(p, o.data(), dout.data(), delta.data());
-    ops.backward(p, q.data(), k.data(), v.data(), dout.data(), lse.data(), delta.data(), dq.data(), dk.data(),
-                 dv.data());
-  });
-  RT_CHECK(std::all_of(o.begin(), o.end(), [](float x) { return std::isfinite(x); }), "calibrate: attention output");
-  return 7.0 * static_cast<double>(T * T * D * Hq) / s / 1e12;
-}
-
-// y += a x over buffers far beyond the caches: 12 bytes per element (read x and y, write y).
-double memory_gbs(Backend& be) {
-  const int64_t n = 64 << 20;  // 256 MiB each
-  Tensor x = be.alloc({n}), y = be.alloc({n});
-  const double s = best_seconds(4, [&] { be.axpy(1e-3f, x, y); });
-  return 12.0 * static_cast<double>(n) / s / 1e9;
-}
-
-ComputeRates measure_compute(const ModelConfig& m, int threads) {
-  omp_set_num_threads(threads);
-  Backend& be = cpu_backend();
+ComputeRates measure_compute(const Config& config, int cores) {
   ComputeRates r;
-  r.threads = threads;
-  r.tokens = 4096;
-  r.attention_tokens = 8192;  // a long-context step's block length (128-wide tiles)
-  const double cores = threads;
-  r.gemm_fp32 = gemm_tflops(be, m, r.tokens, Precision::fp32) / cores;
-  r.gemm_bf16 = gemm_tflops(be, m, r.tokens, Precision::bf16) / cores;
-  r.attention_fp32 = attention_tflops(m, r.attention_tokens, false) / cores;
-  r.attention_bf16 = attention_tflops(m, r.attention_tokens, true) / cores;
-  r.memory_gbs = memory_gbs(be);
+  measure_rates_in_run(config, cores, false, r);
+  measure_rates_in_run(config, cores, true, r);
   return r;
 }
 
@@ -200,9 +162,11 @@ int64_t measure_runtime_overhead() {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("ringtrain_calibrate_run_" + std::to_string(getpid()));
   const ChildResult run = child_command_run(
-      "'" + child_self_path() + "' train --set model.hidden_size=128 --set model.num_hidden_layers=2 --set "
+      "'" + child_self_path() +
+      "' train --set model.hidden_size=128 --set model.num_hidden_layers=2 --set "
       "model.intermediate_size=256 --set train.seq_len=256 --set train.batch_size=1 --set train.steps=2 --set "
-      "checkpoint.every=0 --set log.tensorboard=false --set log.dir='" + dir.string() + "'");
+      "checkpoint.every=0 --set log.tensorboard=false --set log.dir='" +
+      dir.string() + "'");
   std::filesystem::remove_all(dir);
   std::smatch m;
   RT_USER_CHECK(run.status == 0 && std::regex_search(run.output, m,
@@ -342,13 +306,13 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
   const int cores = omp_get_num_procs();
   ComputeRates r;
   if (rank == 0) {
-    r = measure_compute(config.model, cores);
+    r = measure_compute(config, cores);
     r.runtime_overhead = measure_runtime_overhead();
     std::fprintf(out,
                  "calibrate | %s, %d cores | GEMM %.3f / %.3f TFLOP/s per core (fp32 / bf16) | attention %.3f / "
                  "%.3f | memory %.1f GB/s | %.1f s\n",
-                 cpu_model_name().c_str(), cores, r.gemm_fp32, r.gemm_bf16, r.attention_fp32, r.attention_bf16, r.memory_gbs,
-                 total.seconds());
+                 cpu_model_name().c_str(), cores, r.gemm_fp32, r.gemm_bf16, r.attention_fp32, r.attention_bf16,
+                 r.memory_gbs, total.seconds());
     std::fflush(out);
   }
   if (size > 1) idle_barrier();
@@ -377,25 +341,31 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
   const std::string where = "ringtrain calibrate on " + host_name() + " (" + cpu_model_name() + "), " + today();
   ClusterSpec c;
   c.kind = "cpu";
-  c.name =
-      options.name.empty() ? "this machine: " + cpu_model_name() + ", " + std::to_string(cores) + " cores" : options.name;
+  c.name = options.name.empty() ? "this machine: " + cpu_model_name() + ", " + std::to_string(cores) + " cores"
+                                : options.name;
   c.nodes = links.value("hosts", 1);
   c.devices_per_node = cores;
   const double usable_gib = (meminfo_kib("MemTotal") / 1048576.0) - 1.0;
   c.memory_gib =
       measured(usable_gib, "/proc/meminfo MemTotal less 1 GiB for the OS, mpirun and the page cache, " + where);
-  const std::string shapes = std::to_string(r.tokens) + " tokens of the model's linear layers and head, " +
-                             std::to_string(cores) + " threads, per core, " + where;
-  c.gemm_tflops_fp32 = measured(r.gemm_fp32, "fp32 GEMMs over " + shapes);
-  c.gemm_tflops_bf16 = measured(r.gemm_bf16, "bf16 GEMMs over " + shapes);
-  const std::string attention = "causal flash attention forward+backward, T " + std::to_string(r.attention_tokens) +
-                                ", the model's heads, " + std::to_string(cores) + " threads, per core, " + where;
-  c.attention_tflops_fp32 = measured(r.attention_fp32, "fp32 " + attention);
-  c.attention_tflops_bf16 = measured(r.attention_bf16, "bf16 " + attention);
+  const std::string in_run =
+      "inside " + std::to_string(kRunSteps) + " steps of `ringtrain train` (the config's model " + "with 1 layer, " +
+      std::to_string(kRunTokens) + " tokens per rank, " + std::to_string(rates_run_ranks(cores)) +
+      " ranks x 1 thread, dp), the mean step after " + "the first (rank 0's)";
+  const std::string per_core = ", per core, " + where;
+  c.gemm_tflops_fp32 = measured(r.gemm_fp32, "fp32 GEMM FLOPs over their time " + in_run + per_core);
+  c.gemm_tflops_bf16 = measured(r.gemm_bf16, "bf16 GEMM FLOPs over their time " + in_run + per_core);
+  c.attention_tflops_fp32 = measured(
+      r.attention_fp32, "fp32 flash attention FLOPs (forward+backward, causal) over their time " + in_run + per_core);
+  c.attention_tflops_bf16 = measured(
+      r.attention_bf16, "bf16 flash attention FLOPs (forward+backward, causal) over their time " + in_run + per_core);
   c.memory_bandwidth_gbs =
-      measured(r.memory_gbs, "axpy over 256 MiB buffers, " + std::to_string(cores) + " threads, " + where);
-  c.runtime_overhead_mib =
-      measured(r.runtime_overhead / 1048576.0, "resident high-water less counted tensors of a 2-step training run, " + where);
+      measured(r.memory_gbs,
+               "the bytes the step's elementwise work and AdamW move (planner/time_model.cpp) over the rest of "
+               "the step, fp32 " +
+                   in_run + ", " + where);
+  c.runtime_overhead_mib = measured(r.runtime_overhead / 1048576.0,
+                                    "resident high-water less counted tensors of a 2-step training run, " + where);
   auto link_of = [&](const nlohmann::json& j, const std::string& what) {
     LinkSpec l;
     l.bandwidth_gbs =

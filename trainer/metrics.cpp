@@ -51,6 +51,11 @@ std::string metrics_json(const StepMetrics& m) {
   if (m.checkpoint_ms) j["checkpoint_ms"] = *m.checkpoint_ms;
   if (m.doc_skipped) j["doc_skipped_share"] = *m.doc_skipped;
   if (m.ring_blocks_skipped) j["ring_blocks_skipped_share"] = *m.ring_blocks_skipped;
+  if (m.parts) {
+    j["gemm_ms"] = m.parts->gemm_ms;
+    j["attention_ms"] = m.parts->attention_ms;
+    j["comm_wait_ms"] = m.parts->comm_wait_ms;
+  }
   return j.dump();
 }
 

@@ -7,6 +7,13 @@
 
 namespace rt {
 
+// A CPU step by part, in milliseconds: its GEMMs, its flash kernels (core/compute_time.h), and the communication it
+// waited for (the ring's exposed exchanges, Ulysses' all-to-alls, the all-reduces the backward did not hide). The rest
+// of the step is elementwise work, the optimizer and the loader.
+struct StepParts {
+  double gemm_ms = 0, attention_ms = 0, comm_wait_ms = 0;
+};
+
 struct StepMetrics {
   int64_t step = 0, steps = 0;          // 1-based step of steps
   double loss = 0;
@@ -20,6 +27,7 @@ struct StepMetrics {
   // data.document_mask: the share of the causal attention's (query, key) pairs that lie in other documents, which
   // the kernels skip (to tile granularity), and with a ring the share of its block products skipped whole (rank 0's).
   std::optional<double> doc_skipped, ring_blocks_skipped;
+  std::optional<StepParts> parts;  // rank 0's (CPU runs)
 };
 
 // "step 120/2000 | loss 1.2340 | long 0.5120 | lr 3.0e-04 | grad 0.81 | 1843 tok/s | 412 ms | 41% peak | 2.1 GiB |

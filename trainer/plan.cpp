@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/cpu/kernels.h"
 #include "planner/cluster.h"
 #include "planner/layout_search.h"
 #include "planner/memory_model.h"
@@ -157,6 +158,17 @@ void validate_and_print(const std::vector<PlannedLayout>& layouts, const PlanOpt
       j["measured_tensor_bytes"] = v.measured_tensor_bytes;
       j["step_time_error"] = v.step_error();
       j["memory_error"] = v.memory_error();
+      if (v.measured_parts) {
+        const StepTimePlan& t = p.time;
+        j["predicted_parts_s"] = {{"gemm", t.gemm_s},
+                                  {"attention", t.attention_s},
+                                  {"communication_waits", t.ring_exposed_s + t.all_to_all_s + t.all_reduce_exposed_s},
+                                  {"other", t.elementwise_s + t.optimizer_s}};
+        j["measured_parts_s"] = {{"gemm", v.measured_gemm_s},
+                                 {"attention", v.measured_attention_s},
+                                 {"communication_waits", v.measured_wait_s},
+                                 {"other", v.measured_other_s}};
+      }
       all.push_back(j);
     } else {
       std::fprintf(out, "%s\n", validated_row(v).c_str());
@@ -173,7 +185,8 @@ void plan_run(const Config& config, const PlanOptions& options, std::FILE* out) 
                 "train.device " + config.train.device + " does not run on cluster '" + cluster.name + "' of kind " +
                     cluster.kind + "; set train.device=" + cluster.kind + " or give a " + config.train.device +
                     " cluster file");
-  const PlanLayout layout = plan_layout_of(config, config.train.threads);
+  PlanLayout layout = plan_layout_of(config, config.train.threads);
+  layout.bf16_staging_bytes = cpu::gemm_bf16_implementation().empty() ? 4 : 2;  // this CPU's bf16 GEMM
   if (!options.search) {
     const PlannedLayout p = plan_layout(layout, cluster, config.train.threads);
     if (options.validate)

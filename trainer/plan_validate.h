@@ -22,6 +22,10 @@ struct ValidatedLayout {
   double measured_step_s = 0;          // median of the steps after the first
   double measured_resident_bytes = 0;  // the largest rank's resident high-water mark
   double measured_tensor_bytes = 0;    // the largest rank's counted tensor peak
+  // Rank 0's step by part (metrics.jsonl, CPU runs; medians like the step's): GEMMs, flash attention, communication
+  // waited for, and the rest (elementwise work, AdamW, the loader), beside the time model's terms.
+  bool measured_parts = false;
+  double measured_gemm_s = 0, measured_attention_s = 0, measured_wait_s = 0, measured_other_s = 0;
   double step_error() const { return planned.time.step_s / measured_step_s - 1; }
   double memory_error() const { return static_cast<double>(planned.memory.total()) / measured_resident_bytes - 1; }
 };

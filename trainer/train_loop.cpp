@@ -13,6 +13,7 @@
 
 #include "attention/sequence_attention.h"
 #include "core/check.h"
+#include "core/compute_time.h"
 #include "core/memory_count.h"
 #include "core/timer.h"
 #include "data/dataset.h"
@@ -74,6 +75,39 @@ std::string ulysses_describe(const ModelConfig& mc, int ulysses) {
                   "carry %ldx the K/V bytes and each rank holds %ldx its share of K/V",
                   static_cast<long>(h.copies), static_cast<long>(h.copies), static_cast<long>(h.copies));
   return line;
+}
+
+// Seconds the attention layers have waited for communication: the ring's exposed exchanges, Ulysses' all-to-alls.
+double communication_waited_s(const RunSetup& setup) {
+  double s = 0;
+  if (setup.ring) s += setup.ring->stats().wait_s + setup.ring->stats().delivery_wait_s;
+  if (setup.ulysses) s += setup.ulysses->stats().all_to_all_s;
+  return s;
+}
+
+// "time | per step, rank 0, median of steps 2-5: 2.611 s = gemm 0.962 + attention 1.580 + communication waits 0.000
+// + other 0.069": where a CPU step's time goes (steps after the first; all of them when there is one).
+std::string step_parts_describe(const std::vector<double>& seconds, const std::vector<StepParts>& parts) {
+  const size_t first = seconds.size() > 1 ? 1 : 0;
+  auto median = [&](auto value) {
+    std::vector<double> v;
+    for (size_t i = first; i < seconds.size(); ++i) v.push_back(value(i));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double step = median([&](size_t i) { return seconds[i]; });
+  const double gemm = median([&](size_t i) { return parts[i].gemm_ms / 1e3; });
+  const double attention = median([&](size_t i) { return parts[i].attention_ms / 1e3; });
+  const double waits = median([&](size_t i) { return parts[i].comm_wait_ms / 1e3; });
+  const double other = median([&](size_t i) {
+    return seconds[i] - (parts[i].gemm_ms + parts[i].attention_ms + parts[i].comm_wait_ms) / 1e3;
+  });
+  char text[300];
+  std::snprintf(text, sizeof text,
+                "time | per step, rank 0, median of steps %zu-%zu: %.3f s = gemm %.3f + attention %.3f + communication "
+                "waits %.3f + other %.3f",
+                first + 1, seconds.size(), step, gemm, attention, waits, other);
+  return text;
 }
 
 // What the attention layers sent and waited for during the training steps, for the end-of-run line: the ring's bytes
@@ -221,6 +255,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   TrainResult result;
   result.first_step = first_step;
   std::vector<double> step_seconds;
+  std::vector<StepParts> step_parts;  // rank 0's, each step's (CPU)
   CommunicationTotals communication;  // of the training steps' forward/backward passes (not eval)
   int64_t tensor_peak = 0;            // bytes the tensors and kernel buffers held at once during a step
   Timer total;
@@ -229,6 +264,9 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     comm_step_set(step + 1);
     memory_count_reset_peak();  // the step's own high-water mark of tensors (not the checkpoints' or eval's)
     Timer timer;
+    const ComputeTime compute_at_begin = compute_time();
+    const double waited_at_begin = communication_waited_s(setup);
+    double collectives_s = 0;  // this loop's own all-reduces: waits for the slowest rank
     backend.fill(model.params().grads(), 0.f);
     std::vector<LocalBatch> parts;
     std::array<double, 4> sums{};  // trained labels, long-range labels, loss sum, long-range loss sum
@@ -251,7 +289,9 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     }
     const int64_t ring_pairs = ring ? ring->stats().block_pairs : 0;
     const int64_t ring_skipped = ring ? ring->stats().block_pairs_skipped : 0;
+    Timer collective;
     world.all_reduce_sum(counts.data(), 4);
+    collectives_s += collective.seconds();
     const float loss_scale = counts[0] > 0 ? static_cast<float>(1.0 / counts[0]) : 0.f;
     const LlamaModel::GradientsReady post_bucket = [&](int64_t begin, int64_t end) { reducer.post(begin, end); };
     communication.begin(setup);
@@ -270,8 +310,10 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
     }
     communication.end(setup);
     std::array<double, 2> loss_sums{sums[2], sums[3]};
+    collective.reset();
     world.all_reduce_sum(loss_sums.data(), 2);
     reducer.finish();  // every rank saw other tokens: gradients summed over cp, ulysses and dp
+    collectives_s += collective.seconds();
     const double grad_norm = std::sqrt(backend.sum_squares(model.params().grads()));
     const double clip = tc.grad_clip > 0 && grad_norm > tc.grad_clip ? tc.grad_clip / (grad_norm + 1e-6) : 1.0;
     const double lr = lr_at(tc, step);
@@ -281,6 +323,14 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       parameters_check_agree(world, model.params(), step + 1);
     const double seconds = timer.seconds();
     step_seconds.push_back(seconds);
+    std::optional<StepParts> step_part;  // CPU kernels only: CUDA's run asynchronously
+    if (device == Device::cpu) {
+      const ComputeTime c = compute_time();
+      step_part = StepParts{1e3 * (c.gemm_s - compute_at_begin.gemm_s),
+                            1e3 * (c.attention_s - compute_at_begin.attention_s),
+                            1e3 * (communication_waited_s(setup) - waited_at_begin + collectives_s)};
+      step_parts.push_back(*step_part);
+    }
 
     const double loss = counts[0] > 0 ? loss_sums[0] / counts[0] : 0.0;
     std::optional<double> long_loss;
@@ -300,6 +350,7 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
       m.grad_norm = grad_norm;
       m.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len) / seconds;
       m.ms_per_step = 1e3 * seconds;
+      m.parts = step_part;
       // Packed documents: the attention work document masking skipped is not done, so it does not count.
       const double skipped = documents && counts[2] > 0 ? 1.0 - counts[3] / counts[2] : 0.0;
       m.peak_fraction = (flops_per_step - skipped * attention_flops_per_step) / seconds / (config.log.peak_gflops * 1e9);
@@ -349,6 +400,8 @@ TrainResult train_run(const Config& config, const TrainOptions& options) {
   if (log && world.size() > 1 && !step_seconds.empty())
     std::printf("%s\n", communication.describe(static_cast<int64_t>(step_seconds.size()),
                                               static_cast<int64_t>(model.params().grads().bytes())).c_str());
+  if (log && !step_parts.empty() && step_parts.size() == step_seconds.size())
+    std::printf("%s\n", step_parts_describe(step_seconds, step_parts).c_str());
   if (!step_seconds.empty()) {
     const MemoryPeaks peaks = memory_peaks_over_ranks(world, tensor_peak);
     if (log) std::printf("%s\n", peaks.describe().c_str());

@@ -1,8 +1,10 @@
 // The CPU attention kernel table: the flash kernels, and the fp32 merge of partial results ring attention needs.
+#include "attention/attention_ops.h"
+
 #include <cmath>
 #include <limits>
 
-#include "attention/attention_ops.h"
+#include "core/compute_time.h"
 
 namespace rt {
 namespace {
@@ -42,11 +44,29 @@ void gather_columns(const float* src, int64_t H, int64_t T, int64_t row, int64_t
     for (int64_t i = 0; i < n; ++i) dst[h * n + i] = src[h * T + row + i];
 }
 
+// The kernels, each call's time added to the attention's (core/compute_time.h).
+void forward_timed(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o, float* lse) {
+  const ComputeTimed timed(ComputeKind::attention);
+  attention_flash_forward(p, q, k, v, o, lse);
+}
+void delta_timed(const AttentionProblem& p, const float* o, const float* dout, float* delta) {
+  const ComputeTimed timed(ComputeKind::attention);
+  attention_delta(p, o, dout, delta);
+}
+void backward_timed(const AttentionProblem& p, const float* q, const float* k, const float* v, const float* dout,
+                    const float* lse, const float* delta, float* dq, float* dk, float* dv) {
+  const ComputeTimed timed(ComputeKind::attention);
+  attention_flash_backward(p, q, k, v, dout, lse, delta, dq, dk, dv);
+}
+void decode_timed(const AttentionProblem& p, const float* q, const float* k, const float* v, float* o, float* lse) {
+  const ComputeTimed timed(ComputeKind::attention);
+  attention_decode(p, q, k, v, o, lse);
+}
+
 }  // namespace
 
 const AttentionOps& attention_cpu_ops() {
-  static const AttentionOps ops{attention_flash_forward, attention_delta, attention_flash_backward, merge_block,
-                                gather_columns, attention_decode};
+  static const AttentionOps ops{forward_timed, delta_timed, backward_timed, merge_block, gather_columns, decode_timed};
   return ops;
 }
 

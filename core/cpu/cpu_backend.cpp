@@ -5,6 +5,7 @@
 #include "core/backend_shapes.h"
 #include "core/bf16.h"
 #include "core/check.h"
+#include "core/compute_time.h"
 #include "core/cpu/kernels.h"
 
 namespace rt {
@@ -56,10 +57,12 @@ class CpuBackend final : public Backend {
 
   void gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
+    const ComputeTimed timed(ComputeKind::gemm);
     cpu::gemm(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
   }
   void gemm_bf16(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float alpha, float beta) override {
     const shapes::GemmDims g = shapes::gemm_dims(a, ta, b, tb, c);
+    const ComputeTimed timed(ComputeKind::gemm);
     cpu::gemm_bf16(ta, tb, g.M, g.N, g.K, alpha, a.f32(), g.lda, b.f32(), g.ldb, beta, c.f32(), g.N);
   }
 

@@ -85,11 +85,17 @@ TEST(PlanCli, BadClusterFilesAndLayoutsSayWhatIsWrong) {
 // and the table sets the measured step time and resident peak beside the prediction.
 TEST(PlanCli, CalibrateThenValidate) {
   const fs::path file = temp_dir() / "here.yaml";
-  Outcome o = ringtrain("calibrate --out " + file.string());
+  Outcome o = ringtrain("calibrate --config configs/tiny.yaml --out " + file.string());
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_TRUE(contains(o.output, {"calibrate |", "GEMM", "intra_node", "wrote"}));
   const rt::ClusterSpec c = rt::cluster_load(file.string());
   EXPECT_TRUE(c.gemm_tflops_fp32.measured());
+  // The rates come from a real training run's steps (its GEMM and attention time in metrics.jsonl).
+  EXPECT_NE(c.attention_tflops_fp32.source.find("inside 8 steps of `ringtrain train`"), std::string::npos)
+      << c.attention_tflops_fp32.source;
+  for (const rt::Measured* rate : {&c.gemm_tflops_fp32, &c.gemm_tflops_bf16, &c.attention_tflops_fp32,
+                                   &c.attention_tflops_bf16, &c.memory_bandwidth_gbs})
+    EXPECT_GT(rate->value, 0) << rate->source;
   EXPECT_GT(c.intra_node.bandwidth_gbs.value, 0);
   EXPECT_GT(c.runtime_overhead_mib.value, 10);
   o = ringtrain("plan --cluster " + file.string() +
@@ -98,6 +104,16 @@ TEST(PlanCli, CalibrateThenValidate) {
   ASSERT_EQ(o.code, 0) << o.output;
   const nlohmann::json j = nlohmann::json::parse(o.output.substr(o.output.find('{')));
   EXPECT_GT(j["measured_step_time_s"].get<double>(), 0);
+  // The measured step by part beside the model's terms; GEMMs and attention ran on rank 0, and the parts add up to
+  // the step (each a median over the steps, so within a few percent).
+  double parts = 0;
+  for (const char* part : {"gemm", "attention", "communication_waits", "other"}) {
+    ASSERT_TRUE(j["predicted_parts_s"].contains(part) && j["measured_parts_s"].contains(part)) << o.output;
+    parts += j["measured_parts_s"][part].get<double>();
+  }
+  EXPECT_GT(j["measured_parts_s"]["gemm"].get<double>(), 0);
+  EXPECT_GT(j["measured_parts_s"]["attention"].get<double>(), 0);
+  EXPECT_NEAR(parts, j["measured_step_time_s"].get<double>(), 0.1 * j["measured_step_time_s"].get<double>());
   EXPECT_GT(j["measured_memory_per_rank_bytes"].get<double>(), j["measured_tensor_bytes"].get<double>());
   // The tensors are counted exactly (memory_model_test); the resident set adds the calibrated runtime.
   EXPECT_LT(std::abs(j["memory_error"].get<double>()), 0.25) << o.output;

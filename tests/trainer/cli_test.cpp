@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -93,8 +94,16 @@ TEST(Cli, TrainsAndWritesRunDirectory) {
     for (const char* field :
          {"\"step\"", "\"loss\"", "\"lr\"", "\"grad_norm\"", "\"tokens_per_s\"", "\"long_range_loss\""})
       EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
+    // The step by part (CPU): GEMMs and flash attention ran, inside the step's time; one rank waits for nobody.
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ASSERT_TRUE(j.contains("gemm_ms") && j.contains("attention_ms") && j.contains("comm_wait_ms")) << line;
+    EXPECT_GT(j["gemm_ms"].get<double>(), 0) << line;
+    EXPECT_GT(j["attention_ms"].get<double>(), 0) << line;
+    EXPECT_LT(j["gemm_ms"].get<double>() + j["attention_ms"].get<double>(), j["ms_per_step"].get<double>()) << line;
+    EXPECT_LT(j["comm_wait_ms"].get<double>(), 0.1 * j["ms_per_step"].get<double>()) << line;
   }
   EXPECT_EQ(lines, 3);
+  EXPECT_NE(o.output.find("time | per step, rank 0, median of steps 2-3: "), std::string::npos) << o.output;
   // The resolved config is a valid config that reproduces the run's settings.
   rt::Config resolved = rt::config_load((dir / "config.yaml").string());
   EXPECT_EQ(resolved.train.steps, 3);
