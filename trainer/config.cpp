@@ -354,6 +354,8 @@ void config_validate(const Config& c, const ConfigSources& sources) {
   }
   require(m.rms_norm_eps > 0, "model.rms_norm_eps", m.rms_norm_eps, "> 0");
   require(m.initializer_range > 0, "model.initializer_range", m.initializer_range, "> 0");
+  require(m.embedding_init_std >= 0, "model.embedding_init_std", m.embedding_init_std,
+          ">= 0 (0 = model.initializer_range)");
 
   require(t.seq_len >= 2, "train.seq_len", t.seq_len, "at least 2");
   require(t.batch_size >= 1, "train.batch_size", t.batch_size, "at least 1");

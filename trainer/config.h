@@ -34,6 +34,7 @@ struct ModelConfig {
   double rms_norm_eps = 1e-5;
   bool tie_word_embeddings = true;
   double initializer_range = 0.02;
+  double embedding_init_std = 0;  // the token embedding's normal std; 0 = initializer_range (HF Llama), 1 = torchtitan
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   bool operator==(const ModelConfig&) const = default;
 };

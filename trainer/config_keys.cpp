@@ -28,6 +28,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(model, rms_norm_eps, "epsilon inside RMSNorm"),
       RT_KEY(model, tie_word_embeddings, "share the input embedding with the output projection"),
       RT_KEY(model, initializer_range, "standard deviation of the normal weight initialisation"),
+      RT_KEY(model, embedding_init_std, "standard deviation of the token embedding's; 0 = initializer_range"),
       RT_KEY(train, seq_len, "tokens per sequence (the whole sequence, before context-parallel sharding)"),
       RT_KEY(train, batch_size, "sequences per optimizer step, over all data-parallel ranks"),
       RT_KEY(train, micro_batch_size, "sequences per forward/backward on one rank; the rest is accumulation"),

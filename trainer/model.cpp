@@ -130,7 +130,9 @@ void LlamaModel::set_recompute(bool full) {
 }
 
 void LlamaModel::init_weights(uint64_t seed) {
-  const float std_out = static_cast<float>(config_.initializer_range / std::sqrt(2.0 * config_.num_hidden_layers));
+  const double std = config_.initializer_range;
+  const double std_out = std / std::sqrt(2.0 * config_.num_hidden_layers);
+  const double std_embedding = config_.embedding_init_std > 0 ? config_.embedding_init_std : std;
   for (size_t i = 0; i < params_.infos().size(); ++i) {
     const ParameterInfo& info = params_.infos()[i];
     Tensor t = params_.value(i);
@@ -139,7 +141,8 @@ void LlamaModel::init_weights(uint64_t seed) {
       std::fill(host.begin(), host.end(), 1.0f);
     } else {
       const bool out_proj = info.name.ends_with("o_proj.weight") || info.name.ends_with("down_proj.weight");
-      fill_normal(host.data(), t.numel(), out_proj ? std_out : static_cast<float>(config_.initializer_range),
+      const bool embedding = i == embed_;
+      fill_normal(host.data(), t.numel(), static_cast<float>(embedding ? std_embedding : out_proj ? std_out : std),
                   seed ^ fnv1a(info.name));
     }
     backend_.upload(host.data(), t);

@@ -42,7 +42,8 @@ class LlamaModel {
   Parameters& params() { return params_; }
   const ModelConfig& config() const { return config_; }
 
-  // Normal(0, initializer_range) matrices (output projections scaled by 1/sqrt(2 layers)), unit norm gains.
+  // Normal(0, initializer_range) matrices (output projections scaled by 1/sqrt(2 layers); the token embedding
+  // model.embedding_init_std when set), unit norm gains.
   // Deterministic in (seed, parameter name): the same on any number of ranks.
   void init_weights(uint64_t seed);
 

@@ -83,6 +83,34 @@ TEST(ModelGradients, MultiQuery) { check_gradients(tiny_model(true, 1)); }
 // train.recompute = full: the layers' forwards run again inside the backward from each layer's saved input, so the
 // gradients are the same bits as without (3 layers: the last keeps its forward, the others are recomputed), with
 // fewer bytes kept per token. A batch longer than the loss's chunk (4096 tokens) runs the chunked loss in both modes.
+// Each matrix is drawn with its standard deviation: initializer_range, the output projections that over sqrt(2 layers),
+// and the token embedding model.embedding_init_std when set (torchtitan's 1.0), else initializer_range.
+TEST(ModelInit, EachMatrixHasItsStandardDeviation) {
+  for (const double embedding_std : {0.0, 1.0}) {
+    ModelConfig c = tiny_model(true, 4);
+    c.hidden_size = 64, c.intermediate_size = 128, c.vocab_size = 256, c.initializer_range = 0.05;
+    c.embedding_init_std = embedding_std;
+    Backend& be = cpu_backend();
+    auto attention = local_attention_make(be);
+    LlamaModel model(c, be, *attention);
+    model.init_weights(5);
+    Parameters& p = model.params();
+    for (size_t i = 0; i < p.infos().size(); ++i) {
+      const std::string& name = p.infos()[i].name;
+      if (p.infos()[i].shape.size() != 2) continue;
+      std::vector<float> w(static_cast<size_t>(p.value(i).numel()));
+      be.download(p.value(i), w.data());
+      double sum = 0;
+      for (float x : w) sum += static_cast<double>(x) * x;
+      const double std = std::sqrt(sum / static_cast<double>(w.size()));
+      const double want = name.ends_with("embed_tokens.weight")               ? (embedding_std > 0 ? 1.0 : 0.05)
+                          : name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight") ? 0.05 / 2
+                                                                                                  : 0.05;
+      EXPECT_NEAR(std, want, 0.1 * want) << name << " with embedding_init_std " << embedding_std;
+    }
+  }
+}
+
 TEST(ModelRecompute, GradientsAreBitIdenticalWithLessMemory) {
   Backend& be = cpu_backend();
   ModelConfig config = tiny_model(false, 2);
