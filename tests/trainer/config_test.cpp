@@ -76,7 +76,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 56u);
+  ASSERT_EQ(keys.size(), 57u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
