@@ -115,8 +115,19 @@ TEST(PlanCli, CalibrateThenValidate) {
   EXPECT_GT(j["measured_parts_s"]["attention"].get<double>(), 0);
   EXPECT_NEAR(parts, j["measured_step_time_s"].get<double>(), 0.1 * j["measured_step_time_s"].get<double>());
   EXPECT_GT(j["measured_memory_per_rank_bytes"].get<double>(), j["measured_tensor_bytes"].get<double>());
-  // The tensors are counted exactly (memory_model_test); the resident set adds the calibrated runtime.
+  // The tensors are counted exactly (memory_model_test); the resident set adds the calibrated runtime. Under
+  // AddressSanitizer the resident set also holds shadow memory and the quarantine of freed blocks, which grow with what
+  // a run allocates and frees (265 MB for this 2-rank run against 89 MB for calibrate's 1-rank one): no bound there.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RT_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(RT_TEST_ASAN)
+  GTEST_LOG_(INFO) << "memory error under ASan: " << j["memory_error"].get<double>();
+#else
   EXPECT_LT(std::abs(j["memory_error"].get<double>()), 0.25) << o.output;
+#endif
   fs::remove_all(temp_dir());
 }
 
