@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,7 @@ def main():
                                            calibrate_shaped_cluster, (SHAPED, None), tmp)))
         finally:
             sh([CLUSTER, "down"])
+    shutil.rmtree(tmp, ignore_errors=True)
     print("\n| layout | ranks x cores | predicted step s | measured step s (median) | step error | error against the first "
           "calibration | predicted MiB/rank | measured MiB/rank (resident peak) | memory error | ring |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -14,7 +14,6 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <numeric>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -29,6 +28,7 @@
 #include "planner/time_model.h"
 #include "trainer/child_command.h"
 #include "trainer/hostfile.h"
+#include "trainer/metrics.h"
 
 namespace rt {
 
@@ -125,28 +125,21 @@ void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRat
                                               "self,vader ";
   const ChildResult result = child_command_run(mpirun + "'" + child_self_path() + "' train --config '" + yaml.string() +
                                                "' --set log.dir='" + (dir / "run").string() + "'");
-  std::vector<double> gemm, attention, other;
-  std::ifstream metrics(dir / "run" / "metrics.jsonl");
-  for (std::string line; std::getline(metrics, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || j.value("step", 0) < 2 || !j.contains("gemm_ms")) continue;
-    gemm.push_back(j["gemm_ms"].get<double>() / 1e3);
-    attention.push_back(j["attention_ms"].get<double>() / 1e3);
-    other.push_back((j["ms_per_step"].get<double>() - j["gemm_ms"].get<double>() - j["attention_ms"].get<double>() -
-                     j["comm_wait_ms"].get<double>()) /
-                    1e3);
-  }
+  const std::vector<StepSeconds> steps = metrics_step_seconds((dir / "run").string());
   std::filesystem::remove_all(dir);
-  RT_USER_CHECK(result.status == 0 && !gemm.empty(), "calibrate's " + run.train.precision +
-                                                         " training run failed (exit " + std::to_string(result.status) +
-                                                         "): " + result.output);
-  auto mean = [](const std::vector<double>& v) {
-    return std::max(std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()), 1e-9);
+  RT_USER_CHECK(result.status == 0 && !steps.empty() && steps.front().has_parts,
+                "calibrate's " + run.train.precision + " training run failed (exit " + std::to_string(result.status) +
+                    "): " + result.output);
+  auto mean = [&](double StepSeconds::*part) {
+    double sum = 0;
+    for (const StepSeconds& s : steps) sum += s.*part;
+    return std::max(sum / static_cast<double>(steps.size()), 1e-9);
   };
   const StepWork w = plan_step_work(plan_layout_of(run, 1));  // one rank's; each rank has 1 core
-  (bf16 ? r.gemm_bf16 : r.gemm_fp32) = w.gemm_flops / mean(gemm) / 1e12;
-  (bf16 ? r.attention_bf16 : r.attention_fp32) = w.attention_flops / mean(attention) / 1e12;
-  if (!bf16) r.memory_gbs = ranks * (w.elementwise_bytes + w.optimizer_bytes) / mean(other) / 1e9;  // the node's
+  (bf16 ? r.gemm_bf16 : r.gemm_fp32) = w.gemm_flops / mean(&StepSeconds::gemm) / 1e12;
+  (bf16 ? r.attention_bf16 : r.attention_fp32) = w.attention_flops / mean(&StepSeconds::attention) / 1e12;
+  if (!bf16)  // the node's: every rank moves its bytes in that time
+    r.memory_gbs = ranks * (w.elementwise_bytes + w.optimizer_bytes) / mean(&StepSeconds::other) / 1e9;
 }
 
 ComputeRates measure_compute(const Config& config, int cores) {

@@ -1,5 +1,5 @@
-// `ringtrain calibrate`: measures this machine (GEMM and flash-attention rates over the model's shapes, memory
-// bandwidth, MPI point-to-point and all-reduce between ranks of a node and across nodes) and writes a cluster file.
+// `ringtrain calibrate`: measures this machine (GEMM, flash-attention and elementwise rates inside real training steps
+// of the model, MPI point-to-point and all-reduce between ranks of a node and across nodes) and writes a cluster file.
 #pragma once
 #include <cstdio>
 #include <string>

@@ -59,6 +59,26 @@ std::string metrics_json(const StepMetrics& m) {
   return j.dump();
 }
 
+std::vector<StepSeconds> metrics_step_seconds(const std::string& dir) {
+  std::vector<StepSeconds> out;
+  std::ifstream in(dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("ms_per_step") || j.value("step", 0) <= 1) continue;
+    StepSeconds s;
+    s.step = j["ms_per_step"].get<double>() / 1e3;
+    s.has_parts = j.contains("gemm_ms") && j.contains("attention_ms") && j.contains("comm_wait_ms");
+    if (s.has_parts) {
+      s.gemm = j["gemm_ms"].get<double>() / 1e3;
+      s.attention = j["attention_ms"].get<double>() / 1e3;
+      s.comm_wait = j["comm_wait_ms"].get<double>() / 1e3;
+      s.other = s.step - s.gemm - s.attention - s.comm_wait;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
 void metrics_plot(const std::string& dir, const std::string& png) {
   const std::string path = dir + "/metrics.jsonl";
   std::ifstream in(path);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rt {
 
@@ -13,6 +14,17 @@ namespace rt {
 struct StepParts {
   double gemm_ms = 0, attention_ms = 0, comm_wait_ms = 0;
 };
+
+// One step's time as metrics.jsonl records it, in seconds: the whole step and, on CPU runs, its parts (other: what
+// is left of the step beside GEMMs, attention and the waits).
+struct StepSeconds {
+  double step = 0;
+  bool has_parts = false;
+  double gemm = 0, attention = 0, comm_wait = 0, other = 0;
+};
+// The steps after the first (the first pays the warm-up: buffers, JIT kernels) in <dir>/metrics.jsonl; empty when
+// the file is missing or holds no such step.
+std::vector<StepSeconds> metrics_step_seconds(const std::string& dir);
 
 struct StepMetrics {
   int64_t step = 0, steps = 0;          // 1-based step of steps

@@ -5,13 +5,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
 #include "core/check.h"
 #include "trainer/child_command.h"
+#include "trainer/metrics.h"
 
 namespace rt {
 
@@ -42,8 +41,10 @@ std::vector<std::string> layout_sets(const PlanLayout& l, int64_t steps, const s
           set("log.dir", dir)};
 }
 
-// The median; of an even count, the mean of the middle two.
-double median(std::vector<double> v) {
+// The median of one field over the steps; of an even count, the mean of the middle two.
+double median(const std::vector<StepSeconds>& steps, double StepSeconds::*field) {
+  std::vector<double> v;
+  for (const StepSeconds& s : steps) v.push_back(s.*field);
   std::sort(v.begin(), v.end());
   const size_t half = v.size() / 2;
   return v.size() % 2 ? v[half] : (v[half - 1] + v[half]) / 2;
@@ -73,33 +74,22 @@ ValidatedLayout plan_validate(const PlannedLayout& planned, const ValidateOption
 
   ValidatedLayout v;
   v.planned = planned;
-  std::vector<double> seconds, gemm, attention, wait, other;
-  std::ifstream metrics(dir / "metrics.jsonl");
-  for (std::string line; std::getline(metrics, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("ms_per_step") || j.value("step", 0) <= 1) continue;
-    seconds.push_back(j["ms_per_step"].get<double>() / 1e3);
-    if (!j.contains("gemm_ms")) continue;
-    gemm.push_back(j["gemm_ms"].get<double>() / 1e3);
-    attention.push_back(j["attention_ms"].get<double>() / 1e3);
-    wait.push_back(j["comm_wait_ms"].get<double>() / 1e3);
-    other.push_back(seconds.back() - gemm.back() - attention.back() - wait.back());
-  }
+  const std::vector<StepSeconds> steps = metrics_step_seconds(dir.string());
   std::smatch m;
   const bool memory = std::regex_search(
       output, m,
       std::regex("memory \\| per rank peak: tensors ([0-9]+) bytes \\(rank [0-9]+\\), resident ([0-9]+) bytes"));
   std::filesystem::remove_all(dir);
-  RT_USER_CHECK(status == 0 && !seconds.empty() && memory,
+  RT_USER_CHECK(status == 0 && !steps.empty() && memory,
                 "plan --validate: the run of " + plan_layout_describe(planned.layout) + " failed (exit " +
                     std::to_string(status) + "): " + output.substr(output.size() > 2000 ? output.size() - 2000 : 0));
-  v.measured_step_s = median(seconds);
-  v.measured_parts = gemm.size() == seconds.size();
+  v.measured_step_s = median(steps, &StepSeconds::step);
+  v.measured_parts = std::all_of(steps.begin(), steps.end(), [](const StepSeconds& s) { return s.has_parts; });
   if (v.measured_parts) {
-    v.measured_gemm_s = median(gemm);
-    v.measured_attention_s = median(attention);
-    v.measured_wait_s = median(wait);
-    v.measured_other_s = median(other);
+    v.measured_gemm_s = median(steps, &StepSeconds::gemm);
+    v.measured_attention_s = median(steps, &StepSeconds::attention);
+    v.measured_wait_s = median(steps, &StepSeconds::comm_wait);
+    v.measured_other_s = median(steps, &StepSeconds::other);
   }
   v.measured_tensor_bytes = std::stod(m[1]);
   v.measured_resident_bytes = std::stod(m[2]);
