@@ -37,6 +37,9 @@ struct DatasetSpec {
 // Builds the dataset `spec.task`. Throws rt::UserError naming the key or file and what is valid for an unknown task,
 // a missing/unreadable/invalid file, a file too short for seq_len, or an eot that is no token.
 std::unique_ptr<Dataset> dataset_make(const DatasetSpec& spec);
+// The same sequences with every label not flagged long_range set to -1: training on a task's answers alone
+// (data.train_on=long_range). Throws rt::UserError when the dataset never flags a label.
+std::unique_ptr<Dataset> long_range_labels_only(std::unique_ptr<Dataset> dataset);
 // Retrieval probes (eval --task): sequences whose long_range flags mark the labels of the one thing to retrieve,
 // placed at `depth` in [0, 1] of the context (0: its start, 1: just before the question). recall: the recall task's
 // layout with one pair at that depth, asked for by the last query (data/synthetic_tasks.cpp); passkey: a 5-digit

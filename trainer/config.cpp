@@ -388,6 +388,11 @@ void config_validate(const Config& c, const ConfigSources& sources) {
     fail(sources.count("data.path") ? "data.path" : "data.task",
          "data.path is required when data.task is '" + c.data.task + "' (" +
              (c.data.task == "text" ? "a text file" : "a token shard file or glob") + ")");
+  if (c.data.train_on != "all" && c.data.train_on != "long_range")
+    fail("data.train_on", "data.train_on '" + c.data.train_on + "' is not known; valid: all, long_range");
+  if (c.data.train_on == "long_range" && (c.data.task == "text" || c.data.task == "shards"))
+    fail("data.train_on", "data.train_on=long_range needs a task with long-range labels (copy, recall, passkey), not " +
+                              c.data.task + "; valid for it: all");
   if (c.log.dir.empty()) fail("log.dir", "log.dir must not be empty");
   require(c.log.every >= 1, "log.every", c.log.every, "at least 1");
   require(c.log.peak_gflops > 0, "log.peak_gflops", c.log.peak_gflops, "greater than 0");

@@ -68,6 +68,7 @@ struct DataConfig {
   int64_t eot = -1;              // the token that begins each document (shards; text: put before each file); -1 none
   bool document_mask = false;    // attention stays inside each document (block-diagonal causal)
   bool reset_positions = false;  // RoPE positions restart at 0 at each document start
+  std::string train_on = "all";  // all | long_range: the labels trained on (long_range: only the task's answers)
   bool operator==(const DataConfig&) const = default;
 };
 

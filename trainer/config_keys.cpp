@@ -53,6 +53,7 @@ const std::vector<ConfigKey>& config_key_table() {
       RT_KEY(data, eot, "the token that begins each document (llm.c's <|endoftext|>; task text puts it before each file); -1 = none"),
       RT_KEY(data, document_mask, "attention stays inside each document of a packed sequence (needs document boundaries)"),
       RT_KEY(data, reset_positions, "RoPE positions restart at 0 at each document start (needs document boundaries)"),
+      RT_KEY(data, train_on, "all | long_range: the labels trained on; long_range keeps only the task's answers (copy, recall, passkey), as Zoology's MQAR"),
       RT_KEY(log, dir, "run directory: resolved config, metrics.jsonl, checkpoints"),
       RT_KEY(log, every, "print and record metrics every N steps"),
       RT_KEY(log, peak_gflops, "fp32 peak GFLOP/s of all the cores the job uses (the % peak column); 441 = 2 Zen 5 cores"),

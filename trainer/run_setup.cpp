@@ -59,6 +59,7 @@ std::unique_ptr<Dataset> run_dataset_make(const Config& config, uint64_t seed) {
   };
   needs_documents(config.data.document_mask, "data.document_mask");
   needs_documents(config.data.reset_positions, "data.reset_positions");
+  if (config.data.train_on == "long_range") dataset = long_range_labels_only(std::move(dataset));
   return dataset;
 }
 

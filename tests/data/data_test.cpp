@@ -274,6 +274,24 @@ TEST(Recall, DeterministicAndVaried) {
   EXPECT_NE(a->get(3).tokens, c->get(3).tokens);
 }
 
+// data.train_on=long_range: the same tokens and flags, the labels kept exactly where flagged.
+TEST(Recall, LongRangeLabelsOnlyKeepsTheAnswers) {
+  auto all = dataset_make("recall", "", 200, 256, 7);
+  auto answers = long_range_labels_only(dataset_make("recall", "", 200, 256, 7));
+  for (int64_t i = 0; i < 5; ++i) {
+    const Sequence a = all->get(i), b = answers->get(i);
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.long_range, b.long_range);
+    int kept = 0;
+    for (size_t t = 0; t < a.labels.size(); ++t) {
+      EXPECT_EQ(b.labels[t], a.long_range[t] ? a.labels[t] : -1) << "sequence " << i << ", position " << t;
+      kept += b.labels[t] >= 0;
+    }
+    EXPECT_EQ(kept, 200 / 12) << "one answer per query";
+  }
+  EXPECT_NE(answers->describe().find("long-range labels only"), std::string::npos);
+}
+
 TEST(Recall, RejectsSmallSeqLenAndVocab) {
   expect_user_error([] { dataset_make("recall", "", 15, 256, 1); },
                     {"data.task=recall", "train.seq_len >= 16", "got 15"});

@@ -76,7 +76,7 @@ TEST(Config, DefaultsValidate) { EXPECT_NO_THROW(config_validate(Config{})); }
 
 TEST(Config, KeysMatchTable) {
   std::vector<std::string> keys = config_keys();
-  ASSERT_EQ(keys.size(), 57u);
+  ASSERT_EQ(keys.size(), 58u);
   EXPECT_EQ(keys.front(), "model.hidden_size");
   EXPECT_EQ(keys.back(), "checkpoint.keep");
   std::string help = config_help();
@@ -290,6 +290,11 @@ TEST(Config, ValidationErrors) {
   EXPECT_TRUE(contains(with([](Config& c) { c.train.precision = "fp16"; }),
                        {"train.precision 'fp16' is not known; valid: fp32, bf16"}));
   EXPECT_EQ(with([](Config& c) { c.train.precision = "bf16"; }), "");
+  EXPECT_TRUE(contains(with([](Config& c) { c.data.train_on = "answers"; }),
+                       {"data.train_on 'answers' is not known; valid: all, long_range"}));
+  EXPECT_TRUE(contains(with([](Config& c) { c.data.train_on = "long_range", c.data.task = "text", c.data.path = "a"; }),
+                       {"data.train_on=long_range needs a task with long-range labels", "not text"}));
+  EXPECT_EQ(with([](Config& c) { c.data.train_on = "long_range", c.data.task = "recall"; }), "");
   EXPECT_TRUE(contains(with([](Config& c) { c.data.task = "cpy"; }),
                        {"data.task 'cpy' is not one of copy, recall, passkey, text, shards"}));
   EXPECT_TRUE(
