@@ -2,13 +2,14 @@
 """Is the recall task learnable in a given budget? The peer's Llama trained on recall sequences of ringtrain's layout.
 
     .venv-bench/bin/python bench/peer/recall_learnability.py [--seq 64] [--batch 32] [--steps 1500] [--lr 3e-3]
-        [--dim 128] [--layers 2] [--heads 4] [--hidden 256] [--threads 2]
+        [--dim 128] [--layers 2] [--heads 4] [--hidden 256] [--threads 2] [--answers-only]
 The model is shared/bench/torch_llama_ref.py's (its init: embedding N(0, 1), Kaiming-uniform linears); the sequences
 follow data/synthetic_tasks.cpp's recall layout (start token, K key-value pairs among '.' fillers in the first
 C = S - 3Q tokens, then Q queries "? k v"; filler-to-filler labels not trained) from Python's own generator, so they
 are drawn like ringtrain's, not bit for bit. AdamW (0.9, 0.95, weight decay 0.1), clip 1.0, 10 warmup steps, constant
-lr, as configs/tiny.yaml with min_lr = lr. Prints the loss and the long-range loss (the queried values) every 100
-steps: ln 10 = 2.303 is chance. docs/benchmarks.md ("Retrieval heatmaps") compares it with ringtrain's runs.
+lr, as configs/tiny.yaml with min_lr = lr. --answers-only trains on the queried values alone (ringtrain's
+data.train_on=long_range). Prints the loss and the long-range loss (the queried values) every 100 steps: ln 10 = 2.303
+is chance. docs/benchmarks.md ("Retrieval heatmaps") compares it with ringtrain's runs.
 """
 import argparse, os, random, sys, time
 
@@ -67,6 +68,7 @@ def main():
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--answers-only", action="store_true", help="train on the queried values alone")
     a = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
@@ -82,6 +84,8 @@ def main():
         x = torch.tensor([b[0] for b in batch])
         y = torch.tensor([b[1] for b in batch])
         flags = torch.tensor([b[2] for b in batch], dtype=torch.float32)
+        if a.answers_only:
+            y = torch.where(flags > 0, y, torch.full_like(y, -100))
         h = model.emb(x)
         for block in model.blocks:
             h = block(h, pos)
