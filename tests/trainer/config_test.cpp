@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/check.h"
+#include "trainer/stages.h"
 #include "tests/test_paths.h"
 
 namespace rt {
@@ -107,6 +108,19 @@ TEST(Config, TinyYaml) {
   EXPECT_EQ(config.train.steps, 300);
   EXPECT_EQ(config.train.batch_size, 8);
   EXPECT_EQ(config.model.vocab_size, 256);  // not listed: keeps the default
+}
+
+// configs/recall.yaml, the recipe that trains recall up to 1024 (docs/benchmarks.md): answers only, four length stages
+// at 8k tokens per step, each batch a multiple of the one micro-batch.
+TEST(Config, RecallYaml) {
+  Config config = config_load(source_dir + "/configs/recall.yaml");
+  EXPECT_NO_THROW(config_validate(config));
+  EXPECT_EQ(config.data.task, "recall");
+  EXPECT_EQ(config.data.train_on, "long_range");
+  const std::vector<Stage> stages = stages_parse(config);
+  ASSERT_EQ(stages.size(), 4u);
+  for (size_t k = 0; k < stages.size(); ++k) EXPECT_NO_THROW(config_validate(stage_config(config, stages, k)));
+  EXPECT_EQ(stage_config(config, stages, 3).train.seq_len, 1024);
 }
 
 TEST_F(ConfigTest, RoundTripThroughYaml) {
