@@ -5,10 +5,11 @@ against measured step time (in total and by part) and peak memory per rank.
 
   bench/plan_validation.py [--quick] [--no-long] [--skip-cluster]
 
-Measured step time is the median of the timed steps. Each row is predicted from a calibration (`ringtrain calibrate` of the row's model) taken just before it: this host's
-speed drifts by 10-25% over minutes (other tenants of the machine), so a calibration from the start of a 30-minute
-run would measure the drift, not the model. The table also gives each row's error against the first calibration, and
-the spread of the calibrated rates over the run.
+Measured step time is the median of the timed steps. Each row is predicted from two calibrations (`ringtrain
+calibrate` of the row's model), one just before it and one just after, as the mean of their two predictions: this
+host's speed drifts by 10-25% over minutes (other tenants of the machine), so a calibration from the start of a
+30-minute run would measure the drift, not the model. The table also gives each row's error against the first
+calibration, and the spread of the calibrated rates over the run.
 
 Target (issue 16): memory within 5% and step time within 15% on every row. Prints markdown tables, then one line per
 target; exits 1 if a run fails (a missed target is reported, not an error: these are benchmark figures).
@@ -123,16 +124,53 @@ def calibrate_shaped_cluster(out, config, sets):
     return run.stdout.strip()
 
 
-def run_row(name, config, sets, steps, launch, calibrate_into, fixed, tmp):
-    """Calibrates for the row, validates it, and predicts it from the run's first calibration (`fixed`) too."""
-    cluster = os.path.join(tmp, "row.yaml")
-    line = calibrate_into(cluster, config, sets)
-    j = validate(cluster, config, sets, launch, steps)
+def parts_of(plan):
+    """The predicted step by the parts metrics.jsonl measures, from `plan --json`'s terms."""
+    t = plan["time_terms_s"]
+    return {"gemm": t["gemm"], "attention": t["attention"],
+            "communication_waits": t["ring_exposed"] + t["all_to_all"] + t["all_reduce_exposed"],
+            "other": t["elementwise"] + t["optimizer"]}
+
+
+class Calibrations:
+    """Each row is predicted from the mean of two calibrations: one just before it and one just after (which is the
+    next row's before, when that row calibrates the same model the same way). This host's speed drifts over minutes;
+    a row between two calibrations is predicted from the rates around it rather than from a moment before it."""
+
+    def __init__(self, tmp):
+        self.tmp, self.count, self.last = tmp, 0, None
+
+    def take(self, calibrate_into, config, sets):
+        self.count += 1
+        path = os.path.join(self.tmp, f"calibration_{self.count}.yaml")
+        line = calibrate_into(path, config, sets)
+        self.last = ((calibrate_into, config, tuple(s for s in sets if s.startswith(MODEL_KEYS))), path, line)
+        return path, line
+
+    def before(self, calibrate_into, config, sets):
+        key = (calibrate_into, config, tuple(s for s in sets if s.startswith(MODEL_KEYS)))
+        if self.last and self.last[0] == key:
+            return self.last[1], self.last[2]
+        return self.take(calibrate_into, config, sets)
+
+
+def run_row(name, config, sets, steps, launch, calibrate_into, fixed, calibrations):
+    """Calibrates around the row, validates it, and predicts it from the run's first calibration (`fixed`) too."""
+    before, line = calibrations.before(calibrate_into, config, sets)
+    j = validate(before, config, sets, launch, steps)
+    after, after_line = calibrations.take(calibrate_into, config, sets)
+    plans = [predict(before, config, sets), predict(after, config, sets)]
+    j["step_time_s"] = sum(p["step_time_s"] for p in plans) / 2
+    j["step_time_error"] = j["step_time_s"] / j["measured_step_time_s"] - 1
+    j["step_time_before_after_s"] = [p["step_time_s"] for p in plans]
+    if "predicted_parts_s" in j:
+        j["predicted_parts_s"] = {k: (parts_of(plans[0])[k] + parts_of(plans[1])[k]) / 2 for k in parts_of(plans[0])}
     j["calibration"] = line
-    j["rates"] = yaml.safe_load(open(cluster))
+    j["rates"] = yaml.safe_load(open(before))
     if config == fixed[1] and not any(s.startswith(MODEL_KEYS) for s in sets):
         j["fixed_step_time_s"] = predict(fixed[0], config, sets)["step_time_s"]
-    print(f"  {name}: {j['step_time_s']:.3f} s predicted, {j['measured_step_time_s']:.3f} s measured | {line}",
+    print(f"  {name}: {j['step_time_s']:.3f} s predicted ({plans[0]['step_time_s']:.3f} before, "
+          f"{plans[1]['step_time_s']:.3f} after), {j['measured_step_time_s']:.3f} s measured | {line} | {after_line}",
           file=sys.stderr)
     return j
 
@@ -151,9 +189,10 @@ def main():
     print(calibrate(LOCAL, None, []))  # this machine's file, and the fixed calibration of the reference rows
     fixed_local = (LOCAL, None)
     rows = []
+    calibrations = Calibrations(tmp)
     one = ONE_NODE[:3] if args.quick else ONE_NODE + ([] if args.no_long else LONG)
     for name, config, sets, steps in one:
-        rows.append((name, run_row(name, config, sets, steps, "launch/run.sh", calibrate, fixed_local, tmp)))
+        rows.append((name, run_row(name, config, sets, steps, "launch/run.sh", calibrate, fixed_local, calibrations)))
     if not (args.quick or args.skip_cluster):
         sh([CLUSTER, "down"])
         if sh([CLUSTER, "up", "2", "--slots", "1"]).returncode != 0:
@@ -163,7 +202,7 @@ def main():
             print(calibrate_shaped_cluster(SHAPED, None, []))
             for name, config, sets, steps in ACROSS:
                 rows.append((name, run_row(name, config, sets, steps, "launch/run.sh --local-cluster",
-                                           calibrate_shaped_cluster, (SHAPED, None), tmp)))
+                                           calibrate_shaped_cluster, (SHAPED, None), calibrations)))
         finally:
             sh([CLUSTER, "down"])
     shutil.rmtree(tmp, ignore_errors=True)

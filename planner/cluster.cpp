@@ -27,7 +27,7 @@ const Keys kTopKeys = {
     "name", "kind", "nodes", "devices_per_node",
     "device_memory_gib", "node_memory_gib",  // one of the two, by kind
     "gemm_tflops_fp32", "gemm_tflops_bf16", "attention_tflops_fp32", "attention_tflops_bf16",
-    "memory_bandwidth_gbs", "runtime_overhead_mib", "intra_node", "inter_node"};
+    "thread_efficiency", "memory_bandwidth_gbs", "runtime_overhead_mib", "intra_node", "inter_node"};
 // clang-format on
 const Keys kLinkKeys = {"bandwidth_gbs", "latency_us"};
 const Keys kMeasuredKeys = {"value", "source"};
@@ -254,6 +254,7 @@ ClusterSpec cluster_parse(const std::string& text, const std::string& origin) {
   c.gemm_tflops_bf16 = r.measured(e, "", "gemm_tflops_bf16", {false, "TFLOP/s"});
   c.attention_tflops_fp32 = r.measured(e, "", "attention_tflops_fp32", {false, "TFLOP/s"});
   c.attention_tflops_bf16 = r.measured(e, "", "attention_tflops_bf16", {false, "TFLOP/s"});
+  c.thread_efficiency = r.measured(e, "", "thread_efficiency", {false, "(a fraction of the 1-thread rate)"});
   c.memory_bandwidth_gbs = r.measured(e, "", "memory_bandwidth_gbs", {false, "GB/s"});
   c.runtime_overhead_mib = r.measured(e, "", "runtime_overhead_mib", {false, "MiB"});
   c.intra_node = r.link(required("intra_node", std::string("give it as ") + kLinkForm), "intra_node");
@@ -289,6 +290,7 @@ std::string cluster_to_yaml(const ClusterSpec& spec) {
   s << "gemm_tflops_bf16: " << measured_yaml(spec.gemm_tflops_bf16) << "\n";
   s << "attention_tflops_fp32: " << measured_yaml(spec.attention_tflops_fp32) << "\n";
   s << "attention_tflops_bf16: " << measured_yaml(spec.attention_tflops_bf16) << "\n";
+  s << "thread_efficiency: " << measured_yaml(spec.thread_efficiency) << "\n";
   s << "memory_bandwidth_gbs: " << measured_yaml(spec.memory_bandwidth_gbs) << "\n";
   s << "runtime_overhead_mib: " << measured_yaml(spec.runtime_overhead_mib) << "\n";
   auto link = [&](const char* key, const LinkSpec& l) {

@@ -33,6 +33,9 @@ struct ClusterSpec {
   // inputs, fp32 accumulation).
   Measured gemm_tflops_fp32, gemm_tflops_bf16;
   Measured attention_tflops_fp32, attention_tflops_bf16;
+  // The compute a rank gets per core when it runs all of a node's cores as threads, against one 1-thread rank per
+  // core (the rates above); a rank of more than one thread runs at the rates times this. 1 on GPUs.
+  Measured thread_efficiency{1.0, ""};
   Measured memory_bandwidth_gbs;  // of one device (GPU), or of a node's memory (cpu; its cores share it)
   Measured runtime_overhead_mib;  // per rank, what is not tensors: code, the MPI/NCCL/CUDA/oneDNN runtimes, stacks
   LinkSpec intra_node;            // between two ranks of one node (shared memory, NVLink)

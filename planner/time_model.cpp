@@ -53,7 +53,9 @@ PlanPlacement plan_placement(const PlanLayout& l, const ClusterSpec& c, int64_t 
   p.cores_per_rank = c.kind == "cuda" ? 1
                      : threads > 0    ? threads
                                       : std::max<int64_t>(1, c.devices_per_node / p.ranks_per_node);
-  p.compute_cores = c.kind == "cuda" ? 1 : std::min(static_cast<double>(p.cores_per_rank), share);
+  // A rank of several threads gets a little less per core than 1-thread ranks do (the cluster's thread_efficiency).
+  const double threaded = p.cores_per_rank > 1 ? c.thread_efficiency.value : 1.0;
+  p.compute_cores = c.kind == "cuda" ? 1 : std::min(static_cast<double>(p.cores_per_rank), share) * threaded;
   p.ring_crosses_nodes = l.cp > 1 && l.cp * l.ulysses > p.ranks_per_node;
   p.ulysses_crosses_nodes = l.ulysses > p.ranks_per_node;
   return p;

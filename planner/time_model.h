@@ -16,7 +16,8 @@ struct PlanPlacement {
   int64_t ranks_per_node = 1;
   int64_t cores_per_rank = 1;          // cpu: OpenMP threads (train.threads, or the node's cores shared out); cuda: 1
   double compute_cores = 1;            // cores' worth of compute a rank gets: fewer than its threads when the node's
-                                       // ranks x threads exceed its cores (oversubscribed)
+                                       // ranks x threads exceed its cores (oversubscribed), and times the cluster's
+                                       // thread_efficiency when the rank runs several threads
   bool ring_crosses_nodes = false;     // some ring hop is between nodes (its slowest hop sets the ring's pace)
   bool ulysses_crosses_nodes = false;  // the all-to-all group spans nodes
 };

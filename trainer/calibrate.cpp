@@ -74,15 +74,17 @@ double best_seconds(int reps, const std::function<void()>& run, double min_s = 1
 struct ComputeRates {
   double gemm_fp32 = 0, gemm_bf16 = 0, attention_fp32 = 0, attention_bf16 = 0;  // TFLOP/s per core
   double memory_gbs = 0;         // the node's: the bytes of a step's elementwise work and AdamW per second
+  double thread_efficiency = 1;  // per core, a rank of every core's threads against 1-thread ranks
   int64_t runtime_overhead = 0;  // bytes resident that are not tensors, after the measurements
 };
 
-// The run calibrate measures its rates in: the config's model with 1 layer (every layer has the same shapes), one
-// sequence of 4096 tokens per rank, a rank of 1 thread on every core (up to 16; dp over them), as most layouts run: a
-// core's rate while the others work too. The copy task, nothing saved.
+// The runs calibrate measures its rates in: the config's model with 1 layer (every layer has the same shapes), one
+// sequence of 4096 tokens per rank. The rates come from a rank of 1 thread on every core (up to 16; dp over them), as
+// most layouts run: a core's rate while the others work too. The thread efficiency comes from one rank running every
+// core as threads. The copy task, nothing saved.
 constexpr int64_t kRunTokens = 4096, kRunSteps = 8, kRunMaxRanks = 16;
 int rates_run_ranks(int cores) { return static_cast<int>(std::min<int64_t>(cores, kRunMaxRanks)); }
-Config rates_run_config(const Config& config, int ranks, bool bf16) {
+Config rates_run_config(const Config& config, int ranks, int threads, bool bf16) {
   Config c = config;
   c.model.num_hidden_layers = 1;
   c.train.seq_len = kRunTokens;
@@ -95,7 +97,7 @@ Config rates_run_config(const Config& config, int ranks, bool bf16) {
   c.train.recompute = "none";
   c.train.precision = bf16 ? "bf16" : "fp32";
   c.train.device = "cpu";
-  c.train.threads = 1;
+  c.train.threads = threads;
   c.parallel.cp = c.parallel.ulysses = 1;
   c.parallel.dp = ranks;
   c.data.task = "copy";
@@ -107,18 +109,16 @@ Config rates_run_config(const Config& config, int ranks, bool bf16) {
   return c;
 }
 
-// The rates of one precision as a training step sees them (cold caches, the model's real calls): `ringtrain train`
-// runs rates_run_config, and each part of its steps after the first (metrics.jsonl: gemm_ms, attention_ms and the
-// rest), averaged, divides that part's work in the planner's model (plan_step_work). The mean, not the fastest: a
-// shared host's speed moves by 10-20% from one short step to the next, and a long step spans those moves.
-void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRates& r) {
-  const int ranks = rates_run_ranks(cores);
-  const Config run = rates_run_config(config, ranks, bf16);
+// Rank 0's mean seconds per step in each part (metrics.jsonl: gemm_ms, attention_ms and the rest) over the steps
+// after the first of `ringtrain train` running `run`. The mean, not the fastest: a shared host's speed moves by 10-20%
+// from one short step to the next, and a long step spans those moves.
+StepSeconds mean_step_parts(const Config& run) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("ringtrain_calibrate_rates_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::filesystem::path yaml = dir / "config.yaml";
   std::ofstream(yaml) << config_to_yaml(run);
+  const int64_t ranks = run.parallel.dp;
   const std::string mpirun = ranks == 1 ? ""
                                         : "timeout 600 mpirun -n " + std::to_string(ranks) +
                                               " --oversubscribe --allow-run-as-root --bind-to none --mca btl "
@@ -130,21 +130,43 @@ void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRat
   RT_USER_CHECK(result.status == 0 && !steps.empty() && steps.front().has_parts,
                 "calibrate's " + run.train.precision + " training run failed (exit " + std::to_string(result.status) +
                     "): " + result.output);
-  auto mean = [&](double StepSeconds::*part) {
+  StepSeconds mean;
+  for (double StepSeconds::*part : {&StepSeconds::gemm, &StepSeconds::attention, &StepSeconds::other}) {
     double sum = 0;
     for (const StepSeconds& s : steps) sum += s.*part;
-    return std::max(sum / static_cast<double>(steps.size()), 1e-9);
-  };
+    mean.*part = std::max(sum / static_cast<double>(steps.size()), 1e-9);
+  }
+  return mean;
+}
+
+// The rates of one precision as a training step sees them (cold caches, the model's real calls): each part's mean
+// time in rates_run_config divides that part's work in the planner's model (plan_step_work).
+void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRates& r) {
+  const int ranks = rates_run_ranks(cores);
+  const Config run = rates_run_config(config, ranks, 1, bf16);
+  const StepSeconds mean = mean_step_parts(run);
   const StepWork w = plan_step_work(plan_layout_of(run, 1));  // one rank's; each rank has 1 core
-  (bf16 ? r.gemm_bf16 : r.gemm_fp32) = w.gemm_flops / mean(&StepSeconds::gemm) / 1e12;
-  (bf16 ? r.attention_bf16 : r.attention_fp32) = w.attention_flops / mean(&StepSeconds::attention) / 1e12;
+  (bf16 ? r.gemm_bf16 : r.gemm_fp32) = w.gemm_flops / mean.gemm / 1e12;
+  (bf16 ? r.attention_bf16 : r.attention_fp32) = w.attention_flops / mean.attention / 1e12;
   if (!bf16)  // the node's: every rank moves its bytes in that time
-    r.memory_gbs = ranks * (w.elementwise_bytes + w.optimizer_bytes) / mean(&StepSeconds::other) / 1e9;
+    r.memory_gbs = ranks * (w.elementwise_bytes + w.optimizer_bytes) / mean.other / 1e9;
+}
+
+// One fp32 rank of `cores` threads: its GEMM and attention time predicted from the 1-thread rates (times the cores)
+// over the time it took. 1 on one core.
+double measure_thread_efficiency(const Config& config, int cores, const ComputeRates& r) {
+  if (cores <= 1) return 1.0;
+  const Config run = rates_run_config(config, 1, cores, false);
+  const StepSeconds mean = mean_step_parts(run);
+  const StepWork w = plan_step_work(plan_layout_of(run, 1));
+  const double predicted = (w.gemm_flops / r.gemm_fp32 + w.attention_flops / r.attention_fp32) / 1e12 / cores;
+  return predicted / (mean.gemm + mean.attention);
 }
 
 ComputeRates measure_compute(const Config& config, int cores) {
   ComputeRates r;
   measure_rates_in_run(config, cores, false, r);
+  r.thread_efficiency = measure_thread_efficiency(config, cores, r);  // beside the fp32 rates it divides by
   measure_rates_in_run(config, cores, true, r);
   return r;
 }
@@ -303,9 +325,9 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
     r.runtime_overhead = measure_runtime_overhead();
     std::fprintf(out,
                  "calibrate | %s, %d cores | GEMM %.3f / %.3f TFLOP/s per core (fp32 / bf16) | attention %.3f / "
-                 "%.3f | memory %.1f GB/s | %.1f s\n",
-                 cpu_model_name().c_str(), cores, r.gemm_fp32, r.gemm_bf16, r.attention_fp32, r.attention_bf16,
-                 r.memory_gbs, total.seconds());
+                 "%.3f | %d threads at %.0f%% per core | memory %.1f GB/s | %.1f s\n",
+                 cpu_model_name().c_str(), cores, r.gemm_fp32, r.gemm_bf16, r.attention_fp32, r.attention_bf16, cores,
+                 100 * r.thread_efficiency, r.memory_gbs, total.seconds());
     std::fflush(out);
   }
   if (size > 1) idle_barrier();
@@ -352,6 +374,13 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
       r.attention_fp32, "fp32 flash attention FLOPs (forward+backward, causal) over their time " + in_run + per_core);
   c.attention_tflops_bf16 = measured(
       r.attention_bf16, "bf16 flash attention FLOPs (forward+backward, causal) over their time " + in_run + per_core);
+  c.thread_efficiency =
+      measured(r.thread_efficiency,
+               cores <= 1 ? "one core, no threads to share, " + where
+                          : "fp32 GEMM and attention time of 1 rank x " + std::to_string(cores) + " threads (" +
+                                std::to_string(kRunSteps) + " steps of " + std::to_string(kRunTokens) +
+                                " tokens, the mean after the first) predicted from the 1-thread rates x " +
+                                std::to_string(cores) + " cores, over its measured time, " + where);
   c.memory_bandwidth_gbs =
       measured(r.memory_gbs,
                "the bytes the step's elementwise work and AdamW move (planner/time_model.cpp) over the rest of "

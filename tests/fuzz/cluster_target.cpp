@@ -19,14 +19,14 @@ bool cluster_target(const uint8_t* data, size_t size) {
     const ClusterSpec c = cluster_load(path);
     const std::string yaml = cluster_to_yaml(c);
     const ClusterSpec d = cluster_parse(yaml, "the cluster file written again");
-    const bool equal = c.name == d.name && c.kind == d.kind && c.nodes == d.nodes &&
-                       c.devices_per_node == d.devices_per_node && same(c.memory_gib, d.memory_gib) &&
-                       same(c.gemm_tflops_fp32, d.gemm_tflops_fp32) && same(c.gemm_tflops_bf16, d.gemm_tflops_bf16) &&
-                       same(c.attention_tflops_fp32, d.attention_tflops_fp32) &&
-                       same(c.attention_tflops_bf16, d.attention_tflops_bf16) &&
-                       same(c.memory_bandwidth_gbs, d.memory_bandwidth_gbs) &&
-                       same(c.runtime_overhead_mib, d.runtime_overhead_mib) && same(c.intra_node, d.intra_node) &&
-                       c.has_inter_node == d.has_inter_node && (!c.has_inter_node || same(c.inter_node, d.inter_node));
+    const bool equal =
+        c.name == d.name && c.kind == d.kind && c.nodes == d.nodes && c.devices_per_node == d.devices_per_node &&
+        same(c.memory_gib, d.memory_gib) && same(c.gemm_tflops_fp32, d.gemm_tflops_fp32) &&
+        same(c.gemm_tflops_bf16, d.gemm_tflops_bf16) && same(c.attention_tflops_fp32, d.attention_tflops_fp32) &&
+        same(c.attention_tflops_bf16, d.attention_tflops_bf16) && same(c.thread_efficiency, d.thread_efficiency) &&
+        same(c.memory_bandwidth_gbs, d.memory_bandwidth_gbs) && same(c.runtime_overhead_mib, d.runtime_overhead_mib) &&
+        same(c.intra_node, d.intra_node) && c.has_inter_node == d.has_inter_node &&
+        (!c.has_inter_node || same(c.inter_node, d.inter_node));
     if (!equal) wrong_result("a cluster file that reads back different once written again:\n" + yaml);
   });
 }

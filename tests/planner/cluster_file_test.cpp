@@ -40,6 +40,7 @@ void expect_same(const ClusterSpec& a, const ClusterSpec& b) {
   expect_same(a.gemm_tflops_bf16, b.gemm_tflops_bf16, "gemm_tflops_bf16");
   expect_same(a.attention_tflops_fp32, b.attention_tflops_fp32, "attention_tflops_fp32");
   expect_same(a.attention_tflops_bf16, b.attention_tflops_bf16, "attention_tflops_bf16");
+  expect_same(a.thread_efficiency, b.thread_efficiency, "thread_efficiency");
   expect_same(a.memory_bandwidth_gbs, b.memory_bandwidth_gbs, "memory_bandwidth_gbs");
   expect_same(a.runtime_overhead_mib, b.runtime_overhead_mib, "runtime_overhead_mib");
   expect_same(a.intra_node.bandwidth_gbs, b.intra_node.bandwidth_gbs, "intra_node.bandwidth_gbs");
@@ -70,9 +71,9 @@ TEST(ClusterFile, EveryFileLoadsWithSensibleValues) {
     EXPECT_GE(c.nodes, 1);
     EXPECT_GE(c.devices_per_node, 1);
     EXPECT_GT(c.memory_gib.value, 0);
-    for (const Measured* m :
-         {&c.memory_gib, &c.gemm_tflops_fp32, &c.gemm_tflops_bf16, &c.attention_tflops_fp32, &c.attention_tflops_bf16,
-          &c.memory_bandwidth_gbs, &c.runtime_overhead_mib, &c.intra_node.bandwidth_gbs, &c.intra_node.latency_us}) {
+    for (const Measured* m : {&c.memory_gib, &c.gemm_tflops_fp32, &c.gemm_tflops_bf16, &c.attention_tflops_fp32,
+                              &c.attention_tflops_bf16, &c.thread_efficiency, &c.memory_bandwidth_gbs,
+                              &c.runtime_overhead_mib, &c.intra_node.bandwidth_gbs, &c.intra_node.latency_us}) {
       EXPECT_TRUE(sourced(*m)) << m->source;
       EXPECT_GE(m->value, 0);
     }
@@ -89,6 +90,9 @@ TEST(ClusterFile, EveryFileLoadsWithSensibleValues) {
       EXPECT_GE(c.gemm_tflops_bf16.value, c.gemm_tflops_fp32.value);
       EXPECT_GE(c.attention_tflops_bf16.value, c.attention_tflops_fp32.value);
     }
+    // A thread never adds more than a core (a measured CPU figure carries some noise), and never less than a quarter.
+    EXPECT_GT(c.thread_efficiency.value, 0.25);
+    EXPECT_LE(c.thread_efficiency.value, c.kind == "cpu" ? 1.2 : 1.0);
     // Per device: no CPU core above 1 TFLOP/s, no GPU rate above its datasheet's dense bf16 peak of 2 PFLOP/s.
     EXPECT_LT(c.gemm_tflops_bf16.value, c.kind == "cpu" ? 1.0 : 2000.0);
   }
@@ -116,6 +120,7 @@ ClusterSpec awkward_spec() {
   c.gemm_tflops_bf16 = {2.0 / 3.0, "spec: two thirds: with a colon"};
   c.attention_tflops_fp32 = {1e-300, "measured: tiny"};
   c.attention_tflops_bf16 = {1.7976931348623157e308, "measured: the largest double"};
+  c.thread_efficiency = {0.9, "spec: 0.9\r with a carriage return"};
   c.memory_bandwidth_gbs = {123456789.123456789, "spec: many digits"};
   c.runtime_overhead_mib = {5e-324, "spec: the smallest subnormal"};
   c.intra_node = {{15, "spec: {braces}, [brackets]"}, {0, "measured: zero latency is allowed"}};
@@ -149,6 +154,7 @@ gemm_tflops_fp32: {value: 50, source: "spec: datasheet"}
 gemm_tflops_bf16: {value: 600, source: "measured: bench"}
 attention_tflops_fp32: {value: 200, source: "spec: datasheet"}
 attention_tflops_bf16: {value: 300, source: "spec: datasheet"}
+thread_efficiency: {value: 1, source: "spec: one device per rank"}
 memory_bandwidth_gbs: {value: 3000, source: "spec: datasheet"}
 runtime_overhead_mib: {value: 1500, source: "spec: estimate"}
 intra_node:
@@ -259,6 +265,12 @@ TEST(ClusterFile, BadInputIsOneUserErrorNamingTheFieldAndWhatIsValid) {
       // Impossible values.
       {with("attention_tflops_bf16: {value: 300", "attention_tflops_bf16: {value: 0"),
        {"attention_tflops_bf16.value 0 is impossible", "must be > 0 TFLOP/s"}},
+      {with("thread_efficiency: {value: 1,", "thread_efficiency: {value: 0,"),
+       {"thread_efficiency.value 0 is impossible", "must be > 0 (a fraction of the 1-thread rate)"}},
+      {with("thread_efficiency: {value: 1,", "thread_efficiency: {value: -0.5,"),
+       {"thread_efficiency.value -0.5 is impossible", "must be > 0 (a fraction of the 1-thread rate)"}},
+      {with("thread_efficiency: {value: 1, source: \"spec: one device per rank\"}\n", ""),
+       {"thread_efficiency is missing", "give it as {value: N, source:"}},
       {with("memory_bandwidth_gbs: {value: 3000", "memory_bandwidth_gbs: {value: -1"),
        {"memory_bandwidth_gbs.value -1 is impossible", "must be > 0 GB/s"}},
       {with("device_memory_gib: {value: 80", "device_memory_gib: {value: -80"),

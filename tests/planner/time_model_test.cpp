@@ -140,6 +140,29 @@ TEST(TimeModel, PlacementFollowsTheNodes) {
   EXPECT_THROW(rt::plan_layout(reference(65536, 1024), c, 0), rt::UserError);  // 513 nodes' worth
 }
 
+// A CPU rank of several threads gets the cluster's thread_efficiency per core; 1-thread ranks and GPUs do not.
+TEST(TimeModel, ThreadEfficiencyScalesOnlyRanksOfSeveralThreads) {
+  ClusterSpec c = gpu_cluster();
+  c.kind = "cpu";
+  c.nodes = 1;
+  c.devices_per_node = 4;
+  c.gemm_tflops_fp32 = c.attention_tflops_fp32 = spec(0.05);
+  c.thread_efficiency.value = 0.8;
+  PlanLayout l = reference(8192, 1);
+  l.cuda = false;
+  const rt::PlannedLayout threaded = rt::plan_layout(l, c, 0);  // 1 rank x 4 threads
+  EXPECT_EQ(threaded.placement.cores_per_rank, 4);
+  EXPECT_DOUBLE_EQ(threaded.placement.compute_cores, 3.2);
+  EXPECT_DOUBLE_EQ(rt::plan_layout(l, c, 1).placement.compute_cores, 1.0);  // train.threads 1
+  l = reference(8192, 4);
+  l.cuda = false;
+  EXPECT_DOUBLE_EQ(rt::plan_layout(l, c, 0).placement.compute_cores, 1.0);  // 4 ranks x 1 thread
+  c.thread_efficiency.value = 1.0;
+  l = reference(8192, 1);
+  l.cuda = false;
+  EXPECT_NEAR(rt::plan_layout(l, c, 0).time.gemm_s, threaded.time.gemm_s * 0.8, 1e-12 * threaded.time.gemm_s);
+}
+
 TEST(LayoutSearch, OnlyLayoutsOfTheDevicesFittingOnesFastestFirst) {
   const ClusterSpec c = gpu_cluster();
   PlanLayout base = llama_1b(131072, 1);
