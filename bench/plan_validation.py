@@ -3,13 +3,15 @@
 tokens, dp, Ulysses, recompute, bf16) and across two local-cluster nodes on a 1 Gbit/s link, and prints predicted
 against measured step time (in total and by part) and peak memory per rank.
 
-  bench/plan_validation.py [--quick] [--no-long] [--skip-cluster]
+  bench/plan_validation.py [--quick] [--no-long] [--skip-cluster] [--repeats N]
 
-Measured step time is the median of the timed steps. Each row is predicted from two calibrations (`ringtrain
-calibrate` of the row's model), one just before it and one just after, as the mean of their two predictions: this
-host's speed drifts by 10-25% over minutes (other tenants of the machine), so a calibration from the start of a
-30-minute run would measure the drift, not the model. The table also gives each row's error against the first
-calibration, and the spread of the calibrated rates over the run.
+Each run of a row measures its step time as the median of the timed steps, between two calibrations (`ringtrain
+calibrate` of the row's model), one just before it and one just after, and is predicted as the mean of their two
+predictions: this host's speed drifts by 10-25% over minutes and by up to 30% between two 10-second windows (other
+tenants of the machine), so a calibration from the start of a 30-minute run would measure the drift, not the model.
+A row is run twice (--repeats), each run between its calibrations, unless its first run took REPEAT_UNTIL_S (the
+256k row); its measured step time is the mean of its runs' medians, its prediction the mean of all its calibrations'.
+The table also gives each row's error against the first calibration, and the spread of the calibrated rates.
 
 Target (issue 16): memory within 5% and step time within 15% on every row. Prints markdown tables, then one line per
 target; exits 1 if a run fails (a missed target is reported, not an error: these are benchmark figures).
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -62,6 +65,7 @@ ACROSS = [  # 2 local-cluster nodes, 1 rank x 1 thread each, 1 Gbit/s
      ["train.seq_len=4096", "train.batch_size=2", "parallel.dp=2", "train.threads=1"], 4),
 ]
 MODEL_KEYS = ("model.",)  # the overrides calibrate takes: the row's model shapes
+REPEAT_UNTIL_S = 240  # a row is run again (between fresh calibrations) until its runs span this many seconds
 
 
 def sh(cmd, **kw):
@@ -154,24 +158,39 @@ class Calibrations:
         return self.take(calibrate_into, config, sets)
 
 
-def run_row(name, config, sets, steps, launch, calibrate_into, fixed, calibrations):
-    """Calibrates around the row, validates it, and predicts it from the run's first calibration (`fixed`) too."""
-    before, line = calibrations.before(calibrate_into, config, sets)
-    j = validate(before, config, sets, launch, steps)
-    after, after_line = calibrations.take(calibrate_into, config, sets)
-    plans = [predict(before, config, sets), predict(after, config, sets)]
-    j["step_time_s"] = sum(p["step_time_s"] for p in plans) / 2
-    j["step_time_error"] = j["step_time_s"] / j["measured_step_time_s"] - 1
+def run_row(name, config, sets, steps, launch, calibrate_into, fixed, calibrations, repeats):
+    """Calibrates around the row and validates it, `repeats` times unless the runs so far took REPEAT_UNTIL_S; predicts
+    it from the run's first calibration (`fixed`) too. Measured: the mean of the runs' medians and their largest
+    memory; predicted: the mean of each run's two calibrations' predictions, averaged over the runs."""
+    runs, plans, lines, first, started = [], [], [], None, time.monotonic()
+    while len(runs) < repeats and (not runs or time.monotonic() - started < REPEAT_UNTIL_S):
+        before, line = calibrations.before(calibrate_into, config, sets)
+        first = first or before
+        runs.append(validate(before, config, sets, launch, steps))
+        after, after_line = calibrations.take(calibrate_into, config, sets)
+        plans += [predict(before, config, sets), predict(after, config, sets)]
+        lines += [line] if not lines else []
+        lines.append(after_line)
+    j = dict(runs[0])
+    j["runs"] = len(runs)
+    j["measured_runs_s"] = [r["measured_step_time_s"] for r in runs]
+    j["measured_step_time_s"] = sum(j["measured_runs_s"]) / len(runs)
+    j["measured_memory_per_rank_bytes"] = max(r["measured_memory_per_rank_bytes"] for r in runs)
+    j["memory_error"] = j["memory_per_rank_bytes"] / j["measured_memory_per_rank_bytes"] - 1
     j["step_time_before_after_s"] = [p["step_time_s"] for p in plans]
+    j["step_time_s"] = sum(j["step_time_before_after_s"]) / len(plans)
+    j["step_time_error"] = j["step_time_s"] / j["measured_step_time_s"] - 1
     if "predicted_parts_s" in j:
-        j["predicted_parts_s"] = {k: (parts_of(plans[0])[k] + parts_of(plans[1])[k]) / 2 for k in parts_of(plans[0])}
-    j["calibration"] = line
-    j["rates"] = yaml.safe_load(open(before))
+        j["predicted_parts_s"] = {k: sum(parts_of(p)[k] for p in plans) / len(plans) for k in parts_of(plans[0])}
+        j["measured_parts_s"] = {k: sum(r["measured_parts_s"][k] for r in runs) / len(runs)
+                                 for k in runs[0]["measured_parts_s"]}
+    j["calibration"] = lines[0]
+    j["rates"] = yaml.safe_load(open(first))
     if config == fixed[1] and not any(s.startswith(MODEL_KEYS) for s in sets):
         j["fixed_step_time_s"] = predict(fixed[0], config, sets)["step_time_s"]
-    print(f"  {name}: {j['step_time_s']:.3f} s predicted ({plans[0]['step_time_s']:.3f} before, "
-          f"{plans[1]['step_time_s']:.3f} after), {j['measured_step_time_s']:.3f} s measured | {line} | {after_line}",
-          file=sys.stderr)
+    print(f"  {name}: {j['step_time_s']:.3f} s predicted (before/after each run: "
+          f"{', '.join(f'{p:.3f}' for p in j['step_time_before_after_s'])}), measured "
+          f"{', '.join(f'{m:.3f}' for m in j['measured_runs_s'])} s | " + " | ".join(lines), file=sys.stderr)
     return j
 
 
@@ -180,6 +199,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="three rows on one node")
     ap.add_argument("--no-long", action="store_true", help="leave out the 256k row (about 10 minutes)")
     ap.add_argument("--skip-cluster", action="store_true", help="leave out the local-cluster rows")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help=f"runs of a row at most, each between two calibrations (fewer once they span {REPEAT_UNTIL_S} s)")
     args = ap.parse_args()
     cpu = re.search(r"Model name:\s*(.*)", sh(["lscpu"]).stdout)
     family = re.search(r"CPU family:\s*(\d+)", sh(["lscpu"]).stdout)
@@ -192,7 +213,8 @@ def main():
     calibrations = Calibrations(tmp)
     one = ONE_NODE[:3] if args.quick else ONE_NODE + ([] if args.no_long else LONG)
     for name, config, sets, steps in one:
-        rows.append((name, run_row(name, config, sets, steps, "launch/run.sh", calibrate, fixed_local, calibrations)))
+        rows.append((name, run_row(name, config, sets, steps, "launch/run.sh", calibrate, fixed_local, calibrations,
+                                      args.repeats)))
     if not (args.quick or args.skip_cluster):
         sh([CLUSTER, "down"])
         if sh([CLUSTER, "up", "2", "--slots", "1"]).returncode != 0:
@@ -202,13 +224,13 @@ def main():
             print(calibrate_shaped_cluster(SHAPED, None, []))
             for name, config, sets, steps in ACROSS:
                 rows.append((name, run_row(name, config, sets, steps, "launch/run.sh --local-cluster",
-                                           calibrate_shaped_cluster, (SHAPED, None), calibrations)))
+                                           calibrate_shaped_cluster, (SHAPED, None), calibrations, args.repeats)))
         finally:
             sh([CLUSTER, "down"])
     shutil.rmtree(tmp, ignore_errors=True)
     print("\n| layout | ranks x cores | predicted step s | measured step s (median) | step error | error against the first "
           "calibration | predicted MiB/rank | measured MiB/rank (resident peak) | memory error | ring |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     worst_step = worst_mem = 0.0
     for name, j in rows:
         p = j["placement"]
@@ -217,6 +239,7 @@ def main():
         fixed = (f"{100 * (j['fixed_step_time_s'] / j['measured_step_time_s'] - 1):+.1f}%"
                  if "fixed_step_time_s" in j else "(other model)")
         print(f"| {name} | {j['layout']['cp'] * j['layout']['dp'] * j['layout']['ulysses']} x {p['compute_cores']:.3g} | "
+              f"{j['runs']} | "
               f"{j['step_time_s']:.3f} | {j['measured_step_time_s']:.3f} | {100 * j['step_time_error']:+.1f}% | {fixed} | "
               f"{j['memory_per_rank_bytes'] / 2**20:.1f} | {j['measured_memory_per_rank_bytes'] / 2**20:.1f} | "
               f"{100 * j['memory_error']:+.1f}% | {ring} |")

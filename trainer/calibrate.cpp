@@ -153,14 +153,16 @@ void measure_rates_in_run(const Config& config, int cores, bool bf16, ComputeRat
 }
 
 // One fp32 rank of `cores` threads: its GEMM and attention time predicted from the 1-thread rates (times the cores)
-// over the time it took. 1 on one core.
+// over the time it took, at most 1 (1 on one core). Threads share one process's caches and queues and never gain
+// compute over a process per core; above 1 is the host's speed moving between the two runs (a shared host here
+// measured 1.43 once, between values of 0.83-1.01).
 double measure_thread_efficiency(const Config& config, int cores, const ComputeRates& r) {
   if (cores <= 1) return 1.0;
   const Config run = rates_run_config(config, 1, cores, false);
   const StepSeconds mean = mean_step_parts(run);
   const StepWork w = plan_step_work(plan_layout_of(run, 1));
   const double predicted = (w.gemm_flops / r.gemm_fp32 + w.attention_flops / r.attention_fp32) / 1e12 / cores;
-  return predicted / (mean.gemm + mean.attention);
+  return std::min(1.0, predicted / (mean.gemm + mean.attention));
 }
 
 ComputeRates measure_compute(const Config& config, int cores) {
@@ -380,7 +382,7 @@ void calibrate_run(const Config& config, const CalibrateOptions& options, std::F
                           : "fp32 GEMM and attention time of 1 rank x " + std::to_string(cores) + " threads (" +
                                 std::to_string(kRunSteps) + " steps of " + std::to_string(kRunTokens) +
                                 " tokens, the mean after the first) predicted from the 1-thread rates x " +
-                                std::to_string(cores) + " cores, over its measured time, " + where);
+                                std::to_string(cores) + " cores, over its measured time (at most 1), " + where);
   c.memory_bandwidth_gbs =
       measured(r.memory_gbs,
                "the bytes the step's elementwise work and AdamW move (planner/time_model.cpp) over the rest of "
