@@ -228,7 +228,7 @@ def main():
         finally:
             sh([CLUSTER, "down"])
     shutil.rmtree(tmp, ignore_errors=True)
-    print("\n| layout | ranks x cores | predicted step s | measured step s (median) | step error | error against the first "
+    print("\n| layout | ranks x cores | runs | predicted step s | measured step s (mean of the runs' medians) | step error | error against the first "
           "calibration | predicted MiB/rank | measured MiB/rank (resident peak) | memory error | ring |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     worst_step = worst_mem = 0.0
