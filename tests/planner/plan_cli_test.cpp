@@ -110,10 +110,11 @@ TEST(PlanCli, CalibrateThenValidate) {
     EXPECT_GT(rate->value, 0) << rate->source;
   EXPECT_GT(c.intra_node.bandwidth_gbs.value, 0);
   EXPECT_GT(c.runtime_overhead_mib.value, 10);
-  // A rank of every core's threads against 1-thread ranks: measured (1 exactly on a 1-core host), a fraction near 1.
+  // A rank of every core's threads against 1-thread ranks: measured (1 exactly on a 1-core host), a fraction near 1
+  // and at most 1 (calibrate caps it: above 1 is the host's speed moving between its runs, seen at 1.43).
   EXPECT_TRUE(c.thread_efficiency.measured()) << c.thread_efficiency.source;
   EXPECT_GT(c.thread_efficiency.value, 0.25);
-  EXPECT_LT(c.thread_efficiency.value, 1.5);
+  EXPECT_LE(c.thread_efficiency.value, 1.0);
   o = ringtrain("plan --cluster " + file.string() +
                 " --config configs/tiny.yaml --set parallel.cp=2 --set "
                 "train.seq_len=2048 --set train.batch_size=2 --validate --steps 3 --json");
