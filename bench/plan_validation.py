@@ -9,8 +9,8 @@ Each run of a row measures its step time as the median of the timed steps, betwe
 calibrate` of the row's model), one just before it and one just after, and is predicted as the mean of their two
 predictions: this host's speed drifts by 10-25% over minutes and by up to 30% between two 10-second windows (other
 tenants of the machine), so a calibration from the start of a 30-minute run would measure the drift, not the model.
-A row is run twice (--repeats), each run between its calibrations, unless its first run took REPEAT_UNTIL_S (the
-256k row); its measured step time is the mean of its runs' medians, its prediction the mean of all its calibrations'.
+A row is run twice (--repeats), each run between its calibrations, unless its first run and calibrations took
+REPEAT_UNTIL_S (the 256k row); its measured step time is the mean of its runs' medians, its prediction the mean of all its calibrations'.
 The table also gives each row's error against the first calibration, and the spread of the calibrated rates.
 
 Target (issue 16): memory within 5% and step time within 15% on every row. Prints markdown tables, then one line per
@@ -169,8 +169,7 @@ def run_row(name, config, sets, steps, launch, calibrate_into, fixed, calibratio
         runs.append(validate(before, config, sets, launch, steps))
         after, after_line = calibrations.take(calibrate_into, config, sets)
         plans += [predict(before, config, sets), predict(after, config, sets)]
-        lines += [line] if not lines else []
-        lines.append(after_line)
+        lines += [after_line] if lines else [line, after_line]
     j = dict(runs[0])
     j["runs"] = len(runs)
     j["measured_runs_s"] = [r["measured_step_time_s"] for r in runs]
